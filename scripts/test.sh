@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole kpiscale test suite: installs what is missing, builds with warnings as errors, checks
+# formatting, runs every ctest test (unit, integration with real Redis/PostgreSQL/Prometheus/
+# nginx/HAProxy/wrk/kubectl on loopback, artifact validation), then rebuilds with ASan+UBSan and
+# runs the unit tests under it. Exits non-zero if any stage fails. Safe to run twice.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+./scripts/install-deps.sh || exit 1
+
+jobs=$(nproc)
+failed=()
+stage() { echo; echo "=== $* ==="; }
+
+stage "format (clang-format --dry-run --Werror)"
+if ! git ls-files -z -- '*.cc' '*.h' | xargs -0 -r clang-format --dry-run --Werror; then
+  failed+=(clang-format)
+fi
+
+stage "build (warnings as errors)"
+cmake -S . -B build -G Ninja -DKPISCALE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+  cmake --build build -j "$jobs" || { echo "build failed"; exit 1; }
+
+stage "ctest (all tests)"
+ctest --test-dir build --output-on-failure --timeout 600 -j "$jobs" 2>&1 | tee build/ctest.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || failed+=(ctest)
+
+stage "ASan+UBSan build, unit tests"
+if cmake -S . -B build-asan -G Ninja -DKPISCALE_SANITIZE=ON -DKPISCALE_BUILD_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=Debug >/dev/null && cmake --build build-asan -j "$jobs"; then
+  ASAN_OPTIONS=detect_odr_violation=2:detect_leaks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -L unit --output-on-failure --timeout 600 -j "$jobs" \
+    2>&1 | tee build-asan/ctest.log
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || failed+=(asan-unit)
+else
+  failed+=(asan-build)
+fi
+
+echo
+echo "=== summary ==="
+echo "sanitized unit tests: $(grep -E 'tests passed' build-asan/ctest.log 2>/dev/null || echo none)"
+if ((${#failed[@]} > 0)); then
+  echo "failed stages: ${failed[*]}"
+fi
+# ctest's summary of the full suite closes the run.
+grep -E 'tests passed|tests failed' build/ctest.log | tail -1
+((${#failed[@]} == 0))
