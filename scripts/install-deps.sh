@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang-format clang-tidy git ca-certificates
+  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  git ca-certificates
   # libraries
   libcpp-httplib-dev prometheus-cpp-dev libhiredis-dev libpqxx-dev libpq-dev libprotobuf-dev
   protobuf-compiler libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
