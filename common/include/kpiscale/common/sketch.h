@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -10,71 +11,128 @@
 #include "proto/report.pb.h"
 
 namespace kpiscale::common {
+namespace internal {
+struct SketchIndexTable;
+}  // namespace internal
 
-/// Index of the Prometheus native-histogram bucket holding v > 0 at the given schema (0..8):
+/// Smallest and largest schema a LatencySketch or a wire sketch may use (Prometheus' range).
+inline constexpr int kMinSketchSchema = -4;
+inline constexpr int kMaxSketchSchema = 8;
+
+/// Index of the Prometheus native-histogram bucket holding v > 0 at the given schema (-4..8):
 /// bucket i covers (2^((i-1)/2^schema), 2^(i/2^schema)]. Uses frexp and a table, no log().
+/// Values within an ULP of a boundary may index one bucket off from Prometheus' own tables.
+/// Precondition: v finite and > 0, schema in range (checked in debug builds). Thread-safe.
 int32_t NativeBucketIndex(double v, int schema);
 
-/// Upper bound of bucket `index` at `schema`: 2^(index / 2^schema).
+/// Upper bound of bucket `index` at `schema`: 2^(index / 2^schema) (+inf past the double range,
+/// 0 below it). Consistent with NativeBucketIndex: NativeBucketIndex(NativeBucketUpperBound(i))
+/// == i for every finite, normal bound. Thread-safe.
 double NativeBucketUpperBound(int32_t index, int schema);
+
+/// Worst relative error |estimate - true| / true of a LatencySketch quantile at `schema`:
+/// (γ - 1) / (γ + 1) with γ = 2^(2^-schema). Schema 5: 1.083%; schema 6: 0.542%; schema 3: 4.33%.
+double SketchRelativeError(int schema);
 
 /// Limits applied when a sketch arrives from outside the process.
 struct SketchLimits {
-  int min_schema = 0;
-  int max_schema = 8;
+  int min_schema = kMinSketchSchema;
+  int max_schema = kMaxSketchSchema;
+  /// Most buckets (sum of span lengths) accepted on the wire; also the bucket cap of the
+  /// rebuilt sketch.
   std::size_t max_buckets = 4096;
 };
 
 /// A mergeable latency distribution (a DDSketch pinned to native-histogram buckets).
 ///
-/// Values are seconds. Values at or below the zero threshold land in the zero bucket. Count and
-/// sum are exact. Quantile() returns a value within a relative error of 2^(2^-schema) - 1 of the
-/// true rank's value for any distribution (schema 5: ≤ 1.09%), as long as no downscaling
-/// happened; every downscale step doubles the bucket width.
-/// When more than max_buckets buckets are in use the sketch downscales (halves its resolution)
-/// until it fits.
+/// Values are seconds. Values at or below the zero threshold land in the zero bucket; all other
+/// values land in bucket NativeBucketIndex(v, schema). Count and sum are exact (the sum is a
+/// double). Quantile(q) estimates the sample of 0-based rank floor(q * (count - 1)) in sorted
+/// order: it finds the bucket (γ^(i-1), γ^i] holding that rank and returns 2γ^i / (γ + 1),
+/// clamped to the observed min and max (q = 0 and q = 1 return them exactly when they were
+/// observed by Add rather than derived from wire buckets). The relative error against the true
+/// sample is therefore at most SketchRelativeError(schema) = (γ - 1) / (γ + 1) for ANY distribution
+/// — at the default schema 5 (γ = 2^(1/32)) that is ≤ 1.083%. Ranks in the zero bucket return
+/// max(0, min) (absolute error ≤ zero threshold).
 ///
-/// Thread-safety: none; one writer, or external locking.
+/// Bucket cap: the sketch keeps its buckets as one dense run from the lowest to the highest
+/// non-empty index. When that run would exceed max_buckets, the sketch downscales (schema - k,
+/// bucket i → ((i - 1) >> k) + 1) until it fits, so bucket_count() ≤ max_buckets always; each
+/// step doubles γ and hence roughly doubles the error bound (schema() reports the current one).
+/// At the default cap of 160, schema 5 covers 5 octaves (e.g. 10 ms – 320 ms); wider data is
+/// held at a lower schema. The cap cannot be enforced below schema -4 (at most ~140 buckets
+/// cover every double there).
+///
+/// Merge adds counts; when schemas differ, the finer sketch's buckets are downscaled to the
+/// coarser schema first. Merging is exactly associative and commutative for bucket counts,
+/// count, zero count, schema, min and max (the double sum up to rounding).
+///
+/// Thread-safety: none; one writer, or external locking. Copyable and movable.
 class LatencySketch {
  public:
   static constexpr int kDefaultSchema = 5;
   static constexpr std::size_t kDefaultMaxBuckets = 160;
   static constexpr double kDefaultZeroThreshold = 1e-9;
 
+  /// Out-of-range arguments are clamped: schema to [-4, 8], max_buckets to ≥ 1, a negative or
+  /// NaN zero_threshold to 0 (an infinite one to the largest double).
   explicit LatencySketch(int schema = kDefaultSchema, std::size_t max_buckets = kDefaultMaxBuckets,
                          double zero_threshold = kDefaultZeroThreshold);
 
-  /// Records one value. NaN and negative values are ignored (and counted in rejected()).
+  /// Records one value. NaN, infinite and negative values are ignored (and counted in
+  /// rejected()), as are additions that would take count() past INT64_MAX.
   void Add(double seconds) { AddN(seconds, 1); }
   void AddN(double seconds, uint64_t n);
 
-  /// Adds other's buckets; if schemas differ, the finer one is downscaled first.
+  /// Adds other's buckets; if schemas differ, the finer one is downscaled first. The zero
+  /// threshold becomes the larger of the two; buckets entirely at or below it join the zero
+  /// bucket (a bucket straddling it stays a bucket). A merge that would take count() past
+  /// INT64_MAX is refused and counted in rejected().
   void Merge(const LatencySketch& other);
 
-  /// The q-quantile (0 ≤ q ≤ 1), or nullopt when the sketch is empty.
+  /// The q-quantile (q clamped to [0, 1]), or nullopt when the sketch is empty or q is NaN.
   std::optional<double> Quantile(double q) const;
 
   uint64_t count() const { return count_; }
   double sum() const { return sum_; }
   uint64_t zero_count() const { return zero_count_; }
   int schema() const { return schema_; }
+  std::size_t max_buckets() const { return max_buckets_; }
   double zero_threshold() const { return zero_threshold_; }
   uint64_t rejected() const { return rejected_; }
+  /// Smallest / largest recorded value (exact for Add; for sketches from the wire, the bounds of
+  /// the lowest / highest non-empty bucket). nullopt when empty.
+  std::optional<double> min() const;
+  std::optional<double> max() const;
   /// Number of non-empty positive buckets.
   std::size_t bucket_count() const;
   bool empty() const { return count_ == 0; }
+  /// Forgets all values; keeps the configured schema, cap and zero threshold.
   void Clear();
 
   /// Non-empty buckets as (index, count), ascending by index.
   std::vector<std::pair<int32_t, uint64_t>> Buckets() const;
 
+  /// Writes the native-histogram layout: spans over non-empty buckets (gaps of up to two empty
+  /// buckets are written inline as zero counts), deltas relative to the previous bucket.
   void ToProto(kpiscale::v1::Sketch* out) const;
-  /// Validates (schema range, bucket count, consistent counts) and rebuilds a sketch.
+  /// Validates hostile input (schema range, finite non-negative zero threshold and sum, span
+  /// offsets and lengths, bucket indices inside the double range, cumulative counts never
+  /// negative, count == zero_count + Σ buckets without overflow, at most limits.max_buckets
+  /// buckets) and rebuilds a sketch with cap limits.max_buckets. Errors are InvalidArgument
+  /// naming the offending field.
   static absl::StatusOr<LatencySketch> FromProto(const kpiscale::v1::Sketch& in,
                                                  const SketchLimits& limits = SketchLimits{});
 
  private:
+  void AddToBucket(int32_t index, uint64_t n);
   void Downscale(int steps);
+  /// Moves every bucket whose upper bound is ≤ `threshold` into the zero bucket.
+  void RaiseZeroThreshold(double threshold);
+  void SetSchema(int schema);
+
+  int configured_schema_;
+  double configured_zero_threshold_;
 
   int schema_;
   std::size_t max_buckets_;
@@ -83,6 +141,12 @@ class LatencySketch {
   uint64_t zero_count_ = 0;
   uint64_t rejected_ = 0;
   double sum_ = 0;
+  double min_ = std::numeric_limits<double>::infinity();
+  double max_ = -std::numeric_limits<double>::infinity();
+  /// False once data from the wire (bucket bounds, not observed values) entered min_/max_.
+  bool extremes_exact_ = true;
+  /// Index table of max(schema, 0), owned by a function-local static.
+  const internal::SketchIndexTable* table_ = nullptr;
   /// Dense counts for indices [offset_, offset_ + counts_.size()).
   int32_t offset_ = 0;
   std::vector<uint64_t> counts_;
