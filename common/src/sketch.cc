@@ -168,9 +168,8 @@ void LatencySketch::SetSchema(int schema) {
 
 void LatencySketch::AddN(double seconds, uint64_t n) {
   if (n == 0) return;
-  // NaN fails every comparison, so !(x >= 0) catches it together with negatives.
-  if (!(seconds >= 0) || seconds == std::numeric_limits<double>::infinity() ||
-      n > kMaxCount - count_) {
+  // NaN fails every comparison, so the range test catches it together with negatives and inf.
+  if (!(seconds >= 0 && seconds <= kMaxSketchValue) || n > kMaxCount - count_) {
     rejected_ += n;
     return;
   }
@@ -259,6 +258,12 @@ void LatencySketch::Merge(const LatencySketch& other) {
   if (other.count_ > kMaxCount - count_) {
     rejected_ += other.count_;
     return;
+  }
+  if (count_ == 0) {
+    // An empty sketch is the identity of Merge: it takes on other's resolution and threshold.
+    counts_.clear();
+    SetSchema(other.schema_);
+    zero_threshold_ = other.zero_threshold_;
   }
   if (other.schema_ < schema_) Downscale(schema_ - other.schema_);
   RaiseZeroThreshold(other.zero_threshold_);
@@ -400,11 +405,14 @@ absl::StatusOr<LatencySketch> LatencySketch::FromProto(const kpiscale::v1::Sketc
     return Invalid(absl::StrCat("zero_threshold ", in.zero_threshold(),
                                 " is not a finite non-negative number"));
   }
-  if (!std::isfinite(in.sum()) || in.sum() < 0) {
-    return Invalid(absl::StrCat("sum ", in.sum(), " is not a finite non-negative number"));
-  }
   if (in.count() > kMaxCount) {
     return Invalid(absl::StrCat("count ", in.count(), " exceeds ", kMaxCount));
+  }
+  // Every value is ≤ kMaxSketchValue; the factor 2 leaves room for summation rounding.
+  const double max_sum = 2 * kMaxSketchValue * static_cast<double>(in.count());
+  if (!(in.sum() >= 0 && in.sum() <= max_sum)) {
+    return Invalid(
+        absl::StrCat("sum ", in.sum(), " outside [0, ", max_sum, "] for count ", in.count()));
   }
   uint64_t total_length = 0;
   for (const auto& span : in.positive_spans()) {

@@ -19,6 +19,10 @@ struct SketchIndexTable;
 inline constexpr int kMinSketchSchema = -4;
 inline constexpr int kMaxSketchSchema = 8;
 
+/// Largest value a LatencySketch accepts (seconds, ~31 million years). Bounding values keeps the
+/// sum finite: count ≤ INT64_MAX, so sum ≤ 9.3e33 after any number of adds and merges.
+inline constexpr double kMaxSketchValue = 1e15;
+
 /// Index of the Prometheus native-histogram bucket holding v > 0 at the given schema (-4..8):
 /// bucket i covers (2^((i-1)/2^schema), 2^(i/2^schema)]. Uses frexp and a table, no log().
 /// Values within an ULP of a boundary may index one bucket off from Prometheus' own tables.
@@ -79,15 +83,16 @@ class LatencySketch {
   explicit LatencySketch(int schema = kDefaultSchema, std::size_t max_buckets = kDefaultMaxBuckets,
                          double zero_threshold = kDefaultZeroThreshold);
 
-  /// Records one value. NaN, infinite and negative values are ignored (and counted in
-  /// rejected()), as are additions that would take count() past INT64_MAX.
+  /// Records one value. NaN, negative and values above kMaxSketchValue (including +inf) are
+  /// ignored and counted in rejected(), as are additions that would take count() past INT64_MAX.
   void Add(double seconds) { AddN(seconds, 1); }
   void AddN(double seconds, uint64_t n);
 
   /// Adds other's buckets; if schemas differ, the finer one is downscaled first. The zero
   /// threshold becomes the larger of the two; buckets entirely at or below it join the zero
-  /// bucket (a bucket straddling it stays a bucket). A merge that would take count() past
-  /// INT64_MAX is refused and counted in rejected().
+  /// bucket (a bucket straddling it stays a bucket). An empty sketch is the identity: merging
+  /// into one copies other's schema and zero threshold (the cap stays this sketch's). A merge that
+  /// would take count() past INT64_MAX is refused and counted in rejected().
   void Merge(const LatencySketch& other);
 
   /// The q-quantile (q clamped to [0, 1]), or nullopt when the sketch is empty or q is NaN.
@@ -116,7 +121,8 @@ class LatencySketch {
   /// Writes the native-histogram layout: spans over non-empty buckets (gaps of up to two empty
   /// buckets are written inline as zero counts), deltas relative to the previous bucket.
   void ToProto(kpiscale::v1::Sketch* out) const;
-  /// Validates hostile input (schema range, finite non-negative zero threshold and sum, span
+  /// Validates hostile input (schema range, finite non-negative zero threshold, a sum in
+  /// [0, 2 * count * kMaxSketchValue], span
   /// offsets and lengths, bucket indices inside the double range, cumulative counts never
   /// negative, count == zero_count + Σ buckets without overflow, at most limits.max_buckets
   /// buckets) and rebuilds a sketch with cap limits.max_buckets. Errors are InvalidArgument
