@@ -192,30 +192,54 @@ void LatencySketch::AddN(double seconds, uint64_t n) {
 }
 
 void LatencySketch::AddToBucket(int32_t index, uint64_t n) {
-  if (counts_.empty()) {
-    offset_ = index;
-    counts_.assign(1, n);
-    return;
+  const int k = Reserve(schema_, index, index);
+  counts_[static_cast<std::size_t>(DownscaleIndex(index, k) - offset_)] += n;
+}
+
+int LatencySketch::Reserve(int src_schema, int64_t src_lo, int64_t src_hi) {
+  if (src_schema < schema_) Downscale(schema_ - src_schema);
+  int k = src_schema - schema_;
+  int64_t lo = DownscaleIndex(src_lo, k);
+  int64_t hi = DownscaleIndex(src_hi, k);
+  if (!counts_.empty()) {
+    lo = std::min<int64_t>(lo, offset_);
+    hi = std::max<int64_t>(hi, offset_ + static_cast<int64_t>(counts_.size()) - 1);
   }
-  int64_t lo = std::min<int64_t>(offset_, index);
-  int64_t hi = std::max<int64_t>(offset_ + static_cast<int64_t>(counts_.size()) - 1, index);
-  int k = 0;
-  while (hi - lo + 1 > static_cast<int64_t>(max_buckets_) && schema_ - k > kMinSketchSchema) {
-    ++k;
+  int extra = 0;
+  while (hi - lo + 1 > static_cast<int64_t>(max_buckets_) && schema_ - extra > kMinSketchSchema) {
+    ++extra;
     lo = DownscaleIndex(lo, 1);
     hi = DownscaleIndex(hi, 1);
   }
-  if (k > 0) {
-    Downscale(k);
-    index = static_cast<int32_t>(DownscaleIndex(index, k));
+  if (extra > 0) Downscale(extra);
+  k += extra;
+  if (counts_.empty()) {
+    offset_ = static_cast<int32_t>(lo);
+    counts_.assign(static_cast<std::size_t>(hi - lo + 1), 0);
+    return k;
   }
-  if (index < offset_) {
-    counts_.insert(counts_.begin(), static_cast<std::size_t>(offset_ - index), 0);
-    offset_ = index;
-  } else if (static_cast<int64_t>(index) - offset_ >= static_cast<int64_t>(counts_.size())) {
-    counts_.resize(static_cast<std::size_t>(index - offset_) + 1, 0);
+  if (lo < offset_) {
+    counts_.insert(counts_.begin(), static_cast<std::size_t>(offset_ - lo), 0);
+    offset_ = static_cast<int32_t>(lo);
   }
-  counts_[static_cast<std::size_t>(index - offset_)] += n;
+  if (hi - offset_ >= static_cast<int64_t>(counts_.size())) {
+    counts_.resize(static_cast<std::size_t>(hi - offset_) + 1, 0);
+  }
+  return k;
+}
+
+void LatencySketch::TrimEmptyEnds() {
+  std::size_t lead = 0;
+  while (lead < counts_.size() && counts_[lead] == 0) ++lead;
+  if (lead == counts_.size()) {
+    counts_.clear();
+    return;
+  }
+  std::size_t size = counts_.size();
+  while (counts_[size - 1] == 0) --size;
+  counts_.resize(size);
+  counts_.erase(counts_.begin(), counts_.begin() + static_cast<std::ptrdiff_t>(lead));
+  offset_ += static_cast<int32_t>(lead);
 }
 
 void LatencySketch::Downscale(int steps) {
@@ -246,10 +270,9 @@ void LatencySketch::RaiseZeroThreshold(double threshold) {
     zero_count_ += counts_[j];
     ++j;
   }
-  // Also drop the empty buckets after them so offset_ names the lowest non-empty one.
-  while (j < counts_.size() && counts_[j] == 0) ++j;
   counts_.erase(counts_.begin(), counts_.begin() + static_cast<std::ptrdiff_t>(j));
   offset_ += static_cast<int32_t>(j);
+  TrimEmptyEnds();
   zero_threshold_ = threshold;
 }
 
@@ -274,18 +297,27 @@ void LatencySketch::Merge(const LatencySketch& other) {
   rejected_ += other.rejected_;
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
+  if (other.counts_.empty()) return;
+  const int64_t src_lo = other.offset_;
+  const int k =
+      Reserve(other.schema_, src_lo, src_lo + static_cast<int64_t>(other.counts_.size()) - 1);
+  // Only leading buckets can lie inside the zero bucket (indices ascend), so test until one
+  // does not.
+  bool check_zero = true;
   for (std::size_t j = 0; j < other.counts_.size(); ++j) {
     const uint64_t c = other.counts_[j];
     if (c == 0) continue;
-    // schema_ may drop while adding (bucket cap), so map with the current difference.
-    const int64_t index =
-        DownscaleIndex(other.offset_ + static_cast<int64_t>(j), other.schema_ - schema_);
-    if (UpperBound(index, schema_) <= zero_threshold_) {
-      zero_count_ += c;
-      continue;
+    const int64_t index = DownscaleIndex(src_lo + static_cast<int64_t>(j), k);
+    if (check_zero) {
+      if (UpperBound(index, schema_) <= zero_threshold_) {
+        zero_count_ += c;
+        continue;
+      }
+      check_zero = false;
     }
-    AddToBucket(static_cast<int32_t>(index), c);
+    counts_[static_cast<std::size_t>(index - offset_)] += c;
   }
+  TrimEmptyEnds();
 }
 
 std::optional<double> LatencySketch::Quantile(double q) const {
@@ -297,11 +329,22 @@ std::optional<double> LatencySketch::Quantile(double q) const {
   if (extremes_exact_ && rank == count_ - 1) return max_;
   double estimate = 0;
   if (rank >= zero_count_) {
-    uint64_t seen = zero_count_;
+    // Walk from the nearer end: high quantiles (the common p99) scan only the tail.
     std::size_t j = 0;
-    for (; j + 1 < counts_.size(); ++j) {
-      seen += counts_[j];
-      if (seen > rank) break;
+    if (rank - zero_count_ < (count_ - zero_count_) / 2) {
+      uint64_t seen = zero_count_;
+      for (; j + 1 < counts_.size(); ++j) {
+        seen += counts_[j];
+        if (seen > rank) break;
+      }
+    } else {
+      const uint64_t above = count_ - 1 - rank;  // samples ranked after the target
+      uint64_t seen = 0;
+      j = counts_.size() - 1;
+      for (; j > 0; --j) {
+        seen += counts_[j];
+        if (seen > above) break;
+      }
     }
     const double upper = UpperBound(offset_ + static_cast<int64_t>(j), schema_);
     const double gamma = std::exp2(std::ldexp(1.0, -schema_));
@@ -452,7 +495,8 @@ absl::StatusOr<LatencySketch> LatencySketch::FromProto(const kpiscale::v1::Sketc
                                     delta, ")"));
       }
       if (running == 0) continue;
-      if (UpperBound(index, schema) <= in.zero_threshold()) {
+      // Indices ascend, so only buckets before the first one above the threshold can be inside.
+      if (buckets.empty() && UpperBound(index, schema) <= in.zero_threshold()) {
         return Invalid(absl::StrCat("bucket ", index, " lies inside the zero bucket (threshold ",
                                     in.zero_threshold(), ")"));
       }
@@ -478,9 +522,11 @@ absl::StatusOr<LatencySketch> LatencySketch::FromProto(const kpiscale::v1::Sketc
     out.min_ = in.zero_count() > 0 ? 0.0 : LowerBound(buckets.front().first, schema);
     out.max_ = buckets.empty() ? in.zero_threshold() : UpperBound(buckets.back().first, schema);
   }
-  for (const auto& [i, c] : buckets) {
-    const int64_t mapped = DownscaleIndex(i, schema - out.schema_);
-    out.AddToBucket(static_cast<int32_t>(mapped), c);
+  if (!buckets.empty()) {
+    const int k = out.Reserve(schema, buckets.front().first, buckets.back().first);
+    for (const auto& [i, c] : buckets) {
+      out.counts_[static_cast<std::size_t>(DownscaleIndex(i, k) - out.offset_)] += c;
+    }
   }
   return out;
 }

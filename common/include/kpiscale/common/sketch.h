@@ -132,6 +132,12 @@ class LatencySketch {
 
  private:
   void AddToBucket(int32_t index, uint64_t n);
+  /// Makes counts_ cover source indices [src_lo, src_hi] at src_schema, downscaling this sketch
+  /// first if the source is coarser or the union would exceed the cap. Returns k such that
+  /// source index i maps to ((i - 1) >> k) + 1 here.
+  int Reserve(int src_schema, int64_t src_lo, int64_t src_hi);
+  /// Drops empty buckets at both ends so offset_ and the run length stay tight.
+  void TrimEmptyEnds();
   void Downscale(int steps);
   /// Moves every bucket whose upper bound is ≤ `threshold` into the zero bucket.
   void RaiseZeroThreshold(double threshold);
