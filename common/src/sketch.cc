@@ -303,19 +303,23 @@ void LatencySketch::Merge(const LatencySketch& other) {
       Reserve(other.schema_, src_lo, src_lo + static_cast<int64_t>(other.counts_.size()) - 1);
   // Only leading buckets can lie inside the zero bucket (indices ascend), so test until one
   // does not.
-  bool check_zero = true;
-  for (std::size_t j = 0; j < other.counts_.size(); ++j) {
+  std::size_t j = 0;
+  for (; j < other.counts_.size(); ++j) {
     const uint64_t c = other.counts_[j];
     if (c == 0) continue;
     const int64_t index = DownscaleIndex(src_lo + static_cast<int64_t>(j), k);
-    if (check_zero) {
-      if (UpperBound(index, schema_) <= zero_threshold_) {
-        zero_count_ += c;
-        continue;
-      }
-      check_zero = false;
+    if (UpperBound(index, schema_) > zero_threshold_) break;
+    zero_count_ += c;
+  }
+  if (k == 0) {
+    // Same schema: a straight element-wise add the compiler can vectorize.
+    uint64_t* dst = counts_.data() + (src_lo - offset_);
+    for (; j < other.counts_.size(); ++j) dst[j] += other.counts_[j];
+  } else {
+    for (; j < other.counts_.size(); ++j) {
+      const int64_t index = DownscaleIndex(src_lo + static_cast<int64_t>(j), k);
+      counts_[static_cast<std::size_t>(index - offset_)] += other.counts_[j];
     }
-    counts_[static_cast<std::size_t>(index - offset_)] += c;
   }
   TrimEmptyEnds();
 }

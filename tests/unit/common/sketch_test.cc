@@ -90,6 +90,19 @@ TEST(NativeBucketIndexTest, DenormalsAndExtremes) {
   }
 }
 
+TEST(NativeBucketIndexTest, MeasurementReferenceBucketsFor200ms) {
+  // measurement.md §3.1: the bucket holding 200 ms at schemas 3, 5 and 8.
+  const struct {
+    int schema;
+    double lower, upper;
+  } cases[] = {{3, 0.1928, 0.2102}, {5, 0.1970, 0.2013}, {8, 0.19968, 0.20022}};
+  for (const auto& c : cases) {
+    const int32_t i = NativeBucketIndex(0.2, c.schema);
+    EXPECT_NEAR(NativeBucketUpperBound(i - 1, c.schema), c.lower, 5e-5) << c.schema;
+    EXPECT_NEAR(NativeBucketUpperBound(i, c.schema), c.upper, 5e-5) << c.schema;
+  }
+}
+
 TEST(SketchRelativeErrorTest, StatedBounds) {
   EXPECT_NEAR(SketchRelativeError(5), 0.01083, 1e-5);
   EXPECT_LT(SketchRelativeError(5), 0.011);
@@ -202,9 +215,12 @@ TEST(LatencySketchTest, RejectsBadValues) {
   sketch.Add(std::nan(""));
   sketch.Add(-1.0);
   sketch.Add(std::numeric_limits<double>::infinity());
+  sketch.Add(2 * kMaxSketchValue);
   sketch.AddN(0.1, 0);
   EXPECT_TRUE(sketch.empty());
-  EXPECT_EQ(sketch.rejected(), 3u);
+  EXPECT_EQ(sketch.rejected(), 4u);
+  sketch.Add(kMaxSketchValue);
+  EXPECT_EQ(sketch.count(), 1u);
   EXPECT_FALSE(sketch.Quantile(std::nan("")).has_value());
 }
 
@@ -241,6 +257,80 @@ TEST(LatencySketchTest, ClearRestoresConfiguration) {
   EXPECT_EQ(sketch.bucket_count(), 0u);
   sketch.Add(1.0);
   EXPECT_EQ(sketch.Buckets()[0].first, 0);
+}
+
+TEST(LatencySketchTest, CountNeverPassesInt64Max) {
+  LatencySketch sketch;
+  const auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  sketch.AddN(0.1, max - 1);
+  sketch.AddN(0.2, 2);  // would pass INT64_MAX: refused
+  EXPECT_EQ(sketch.count(), max - 1);
+  EXPECT_EQ(sketch.rejected(), 2u);
+  sketch.Add(0.2);
+  EXPECT_EQ(sketch.count(), max);
+  LatencySketch other;
+  other.Add(0.3);
+  sketch.Merge(other);
+  EXPECT_EQ(sketch.count(), max);
+  EXPECT_EQ(sketch.rejected(), 3u);
+  kpiscale::v1::Sketch wire;
+  sketch.ToProto(&wire);
+  EXPECT_TRUE(LatencySketch::FromProto(wire).ok());
+}
+
+TEST(LatencySketchTest, QuantileLandsInTheBucketOfTheExactSample) {
+  // Every rank, walked from either end, must pick the bucket that holds the exact sample.
+  std::mt19937_64 rng(99);
+  std::lognormal_distribution<double> d(std::log(0.02), 1.5);
+  for (int round = 0; round < 20; ++round) {
+    const int n = 1 + round * 37;
+    std::vector<double> values(static_cast<std::size_t>(n));
+    LatencySketch sketch(5, 4096);
+    for (double& v : values) {
+      v = d(rng);
+      sketch.Add(v);
+    }
+    std::sort(values.begin(), values.end());
+    for (int k = 0; k <= 200; ++k) {
+      const double q = k / 200.0;
+      const double exact = Exact(values, q);
+      const double est = *sketch.Quantile(q);
+      EXPECT_LE(std::abs(est - exact) / exact, SketchRelativeError(5) + kUlpSlack)
+          << "n " << n << " q " << q;
+    }
+  }
+}
+
+TEST(LatencySketchTest, QuantileClampsQ) {
+  LatencySketch sketch;
+  for (double v : {0.1, 0.2, 0.3}) sketch.Add(v);
+  EXPECT_EQ(sketch.Quantile(-1.0), sketch.Quantile(0.0));
+  EXPECT_EQ(sketch.Quantile(7.0), sketch.Quantile(1.0));
+  EXPECT_EQ(*sketch.Quantile(1.0), 0.3);
+  EXPECT_EQ(*sketch.min(), 0.1);
+  EXPECT_EQ(*sketch.max(), 0.3);
+}
+
+TEST(LatencySketchTest, SumAndCountAreExact) {
+  LatencySketch sketch;
+  double sum = 0;
+  for (int k = 1; k <= 1000; ++k) {
+    const double v = k / 1024.0;  // exact binary fractions: the running sum is exact too
+    sketch.Add(v);
+    sum += v;
+  }
+  EXPECT_EQ(sketch.count(), 1000u);
+  EXPECT_EQ(sketch.sum(), sum);
+}
+
+TEST(LatencySketchTest, ConstructorClampsArguments) {
+  LatencySketch a(12, 0, -1.0);
+  EXPECT_EQ(a.schema(), 8);
+  EXPECT_EQ(a.max_buckets(), 1u);
+  EXPECT_EQ(a.zero_threshold(), 0.0);
+  LatencySketch b(-9, 10, std::nan(""));
+  EXPECT_EQ(b.schema(), -4);
+  EXPECT_EQ(b.zero_threshold(), 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,6 +374,32 @@ TEST(LatencySketchTest, DownscaleMovesBucketOneToOne) {
   EXPECT_EQ(sketch.schema(), 1);
   const std::vector<std::pair<int32_t, uint64_t>> want = {{1, 1}, {2, 1}, {3, 1}};
   EXPECT_EQ(sketch.Buckets(), want);
+}
+
+TEST(LatencySketchTest, CapCannotGoBelowSchemaMinus4) {
+  LatencySketch sketch(0, 1, 0.0);
+  sketch.Add(1e-300);
+  sketch.Add(1e14);
+  EXPECT_EQ(sketch.schema(), -4);
+  EXPECT_EQ(sketch.bucket_count(), 2u);  // the cap of 1 cannot be met; nothing is lost
+  EXPECT_EQ(sketch.count(), 2u);
+  EXPECT_EQ(*sketch.Quantile(0.0), 1e-300);
+}
+
+TEST(LatencySketchTest, NegativeSchemaQuantileWithinItsBound) {
+  LatencySketch sketch(-1, 100);
+  std::vector<double> values;
+  std::mt19937_64 rng(8);
+  std::lognormal_distribution<double> d(0.0, 3.0);
+  for (int k = 0; k < 10001; ++k) {
+    values.push_back(d(rng));
+    sketch.Add(values.back());
+  }
+  std::sort(values.begin(), values.end());
+  for (double q : kQuantiles) {
+    const double exact = Exact(values, q);
+    EXPECT_LE(std::abs(*sketch.Quantile(q) - exact) / exact, SketchRelativeError(-1) + kUlpSlack);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,6 +489,54 @@ TEST(LatencySketchMergeTest, EmptyIsIdentity) {
   LatencySketch e(5, 1000);
   e.Merge(a);
   ExpectSame(e, a);
+}
+
+TEST(LatencySketchMergeTest, MergeBeyondTheCapDownscalesTheResult) {
+  LatencySketch low(5, 64);
+  LatencySketch high(5, 64);
+  for (int k = 0; k < 100; ++k) {
+    low.Add(0.001 * (1 + k / 100.0));
+    high.Add(10.0 * (1 + k / 100.0));
+  }
+  EXPECT_EQ(low.schema(), 5);
+  EXPECT_EQ(high.schema(), 5);
+  LatencySketch m = low;
+  m.Merge(high);
+  // 1 ms .. 20 s is ~14.3 octaves: 64 buckets allow at most 4 per octave (schema 2).
+  EXPECT_EQ(m.schema(), 2);
+  EXPECT_LE(m.bucket_count(), 64u);
+  EXPECT_EQ(m.count(), 200u);
+  EXPECT_EQ(*m.Quantile(0.0), 0.001);
+  EXPECT_EQ(*m.Quantile(1.0), high.max());
+}
+
+TEST(LatencySketchMergeTest, EmptyTargetAdoptsSchemaAndThreshold) {
+  LatencySketch target(2, 1000, 1e-9);
+  const LatencySketch fine = Random(51, 6, 1000, 0.05);
+  target.Merge(fine);
+  EXPECT_EQ(target.schema(), 6);
+  EXPECT_EQ(target.Buckets(), fine.Buckets());
+}
+
+TEST(LatencySketchMergeTest, LargerZeroThresholdAbsorbsLowBuckets) {
+  LatencySketch a(5, 1000, 1e-9);
+  LatencySketch b(5, 1000, 1e-3);
+  a.Add(1e-5);    // below b's threshold: joins the zero bucket
+  a.Add(0.0005);  // below too
+  a.Add(0.5);
+  b.Add(0.0001);  // zero bucket in b
+  b.Add(0.2);
+  LatencySketch ab = a;
+  ab.Merge(b);
+  LatencySketch ba = b;
+  ba.Merge(a);
+  for (const LatencySketch* m : {&ab, &ba}) {
+    EXPECT_EQ(m->zero_threshold(), 1e-3);
+    EXPECT_EQ(m->zero_count(), 3u);
+    EXPECT_EQ(m->bucket_count(), 2u);
+    EXPECT_EQ(m->count(), 5u);
+  }
+  EXPECT_EQ(ab.Buckets(), ba.Buckets());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,6 +676,35 @@ TEST(LatencySketchProtoTest, RejectsHostileInput) {
   w = ValidWire();
   w.set_zero_threshold(1.0);  // buckets -10, -9 lie below 1.0
   ExpectInvalid(w, "inside the zero bucket");
+}
+
+TEST(LatencySketchProtoTest, EmptyAndNegativeSchemaRoundTrips) {
+  kpiscale::v1::Sketch wire;
+  LatencySketch(-2).ToProto(&wire);
+  EXPECT_EQ(wire.positive_spans_size(), 0);
+  absl::StatusOr<LatencySketch> e = LatencySketch::FromProto(wire);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->empty());
+  EXPECT_EQ(e->schema(), -2);
+  EXPECT_FALSE(e->Quantile(0.5).has_value());
+
+  LatencySketch coarse(-2, 100);
+  for (double v : {1e-6, 0.001, 0.5, 3.0, 1000.0}) coarse.Add(v);
+  coarse.ToProto(&wire);
+  const absl::StatusOr<LatencySketch> back = LatencySketch::FromProto(wire);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->Buckets(), coarse.Buckets());
+  EXPECT_EQ(back->schema(), -2);
+}
+
+TEST(LatencySketchProtoTest, SumMustFitTheCount) {
+  kpiscale::v1::Sketch w;
+  w.set_schema(5);
+  w.set_sum(1.0);  // count 0
+  ExpectInvalid(w, "sum 1 outside [0, 0]");
+  w = ValidWire();
+  w.set_sum(std::numeric_limits<double>::infinity());
+  ExpectInvalid(w, "sum inf");
 }
 
 TEST(LatencySketchProtoTest, ZeroCountBucketsInSpansAreAccepted) {
