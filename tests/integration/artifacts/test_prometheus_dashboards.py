@@ -295,8 +295,7 @@ class PrometheusAndDashboards(unittest.TestCase):
     def test_rules_load_in_prometheus(self):
         groups = self.prom.api("rules")["groups"]
         names = {g["name"]: len(g["rules"]) for g in groups}
-        self.assertEqual(names, {"kpiscale-kpis": 8, "kpiscale-slo-sli": 16,
-                                 "kpiscale-slo-alerts": 4, "kpiscale-health": 3})
+        self.assertEqual(names, {"kpiscale-kpis": 8, "kpiscale-health": 3, "kpiscale-slo": 20})
         for g in groups:
             for r in g["rules"]:
                 self.assertNotEqual(r.get("health"), "err", f"{r['name']}: {r.get('lastError')}")
@@ -321,7 +320,7 @@ class PrometheusAndDashboards(unittest.TestCase):
         # 60x) the page alert no longer fires on 10% errors, and promtool test rules says so.
         broken = os.path.join(self.work, "broken-rules")
         shutil.copytree(paths.PROMETHEUS, broken)
-        alerts = os.path.join(broken, "rules", "kpiscale-alerts.rules.yml")
+        alerts = os.path.join(broken, "rules", "kpiscale-slo.rules.yml")
         with open(alerts, encoding="utf-8") as f:
             text = f.read()
         with open(alerts, "w", encoding="utf-8") as f:
