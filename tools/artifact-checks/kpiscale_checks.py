@@ -194,6 +194,11 @@ def _expect_workload(dep, b, e, overlay):
                         ("--workload", "deployment/ci-failure-agent")):
         if args.get(flag) != value:
             e(f"sidecar {flag}={args.get(flag)!r}, want {value!r}")
+    named = b.find("Service", args.get("--service", ""), sem.ns_of(dep))
+    if named is None or not sem.selector_matches(
+            {"matchLabels": named["spec"].get("selector", {})},
+            spec["template"]["metadata"].get("labels", {})):
+        e(f"sidecar --service={args.get('--service')!r} is not a Service selecting these pods")
     svc = b.find("Service", "ci-failure-agent", WORKLOAD_NS)
     if svc is None or not any(p.get("targetPort") == "http" and
                               any(cp.get("name") == "http" and cp.get("containerPort") == 8080

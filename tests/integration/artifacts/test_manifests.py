@@ -157,6 +157,9 @@ class Manifests(unittest.TestCase):
                 lambda o, d: containers(o, dep)["kpiscale-sidecar"]["args"].__setitem__(
                     3, "--adapter-url=https://kpiscale-adapter.kpiscale-system.svc:443"),
                 "does not reach the adapter's ingest port"),
+            "sidecar names a missing Service": (
+                lambda o, d: containers(o, dep)["kpiscale-sidecar"]["args"].append(
+                    "--service=checkout"), "is not a Service selecting these pods"),
             "adapter writable root": (
                 lambda o, d: containers(o, ada)["adapter"]["securityContext"].update(
                     readOnlyRootFilesystem=False), "readOnlyRootFilesystem"),
