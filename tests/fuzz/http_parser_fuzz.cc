@@ -31,8 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Feeding the first `split` bytes first must not change the outcome.
     HeadParser pieces(4096);
     Head head2;
-    ParseStatus st2 = mode == 0 ? pieces.ParseRequest(input.substr(0, split), &head2)
-                                : pieces.ParseResponse(input.substr(0, split), size % 2 == 0, &head2);
+    ParseStatus st2 = mode == 0
+                          ? pieces.ParseRequest(input.substr(0, split), &head2)
+                          : pieces.ParseResponse(input.substr(0, split), size % 2 == 0, &head2);
     if (st2 == ParseStatus::kIncomplete) {
       st2 = mode == 0 ? pieces.ParseRequest(input, &head2)
                       : pieces.ParseResponse(input, size % 2 == 0, &head2);

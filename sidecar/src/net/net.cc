@@ -23,7 +23,8 @@ absl::StatusOr<sockaddr_in> ResolveHostPort(std::string_view host_port) {
   const std::string port_text(host_port.substr(colon + 1));
   int port = 0;
   if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("address '", std::string(host_port), "': bad port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", std::string(host_port), "': bad port"));
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

@@ -98,9 +98,8 @@ std::string ParseHeaderLines(std::string_view lines, Head* head, bool* chunked, 
       *has_te = true;
       // Only the last coding matters for framing; a later TE header overrides an earlier one.
       bool last_chunked = false;
-      ForEachListElement(value, [&](std::string_view item) {
-        last_chunked = EqualsIgnoreCase(item, "chunked");
-      });
+      ForEachListElement(
+          value, [&](std::string_view item) { last_chunked = EqualsIgnoreCase(item, "chunked"); });
       *chunked = last_chunked;
     } else if (EqualsIgnoreCase(name, "connection")) {
       ForEachListElement(value, [&](std::string_view item) {
@@ -243,8 +242,8 @@ ParseStatus HeadParser::ParseResponse(std::string_view buffer, bool request_meth
   const std::size_t eol = head.find("\r\n");
   const std::string_view line = head.substr(0, eol);
   // "HTTP/1.1 200 OK" (reason may be empty, and the space before it may be missing).
-  if (line.size() < 12 || !ParseVersion(line.substr(0, 8), &out->version_minor) ||
-      line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) {
+  if (line.size() < 12 || !ParseVersion(line.substr(0, 8), &out->version_minor) || line[8] != ' ' ||
+      (line.size() > 12 && line[12] != ' ')) {
     error_ = "malformed status line";
     return ParseStatus::kInvalid;
   }

@@ -46,8 +46,8 @@ enum class ReqState { kHead, kBody, kSent, kTunnel, kClosing };
 enum class RespState { kNone, kHead, kBody, kDone, kTunnel };
 
 struct Conn : Pollable {
-  explicit Conn(std::size_t max_head) : Pollable(Kind::kClient), req_parser(max_head),
-                                        resp_parser(max_head) {}
+  explicit Conn(std::size_t max_head)
+      : Pollable(Kind::kClient), req_parser(max_head), resp_parser(max_head) {}
   int fd = -1;
   uint32_t events = 0;
   std::size_t index = 0;  // in Worker::conns_
@@ -97,9 +97,9 @@ bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
 // Rate-limited warnings: at most one line per kind per second.
 void LogLimited(std::atomic<int64_t>& last_second, const std::string& message) {
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          SteadyClock::now().time_since_epoch())
-                          .count();
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now().time_since_epoch())
+          .count();
   int64_t prev = last_second.load(std::memory_order_relaxed);
   if (now != prev && last_second.compare_exchange_strong(prev, now)) {
     spdlog::warn("msg=proxy {}", message);
@@ -304,8 +304,8 @@ void Worker::Accept() {
   while (true) {
     sockaddr_in addr{};
     socklen_t len = sizeof(addr);
-    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (!WouldBlock(errno) && errno != EINTR) {
         LogLimited(g_log_accept, absl::StrCat("accept_failed err=", std::strerror(errno)));
@@ -340,8 +340,8 @@ void Worker::UpdateInterest(Conn* c) {
                               : c->in.size() <= options_.max_header_bytes;
         break;
       case ReqState::kBody:
-        want_read = c->up_out_pending() < options_.buffer_bytes &&
-                    c->in.size() < options_.buffer_bytes;
+        want_read =
+            c->up_out_pending() < options_.buffer_bytes && c->in.size() < options_.buffer_bytes;
         break;
       case ReqState::kSent:
         want_read = c->in.size() < options_.buffer_bytes;
@@ -608,8 +608,8 @@ void Worker::SendUpstream(Conn* c, const char* data, std::size_t n) {
 
 void Worker::FlushUpstream(Conn* c) {
   while (c->up != nullptr && c->up_out_pending() > 0) {
-    const ssize_t w = send(c->up->fd, c->up_out.data() + c->up_out_off, c->up_out_pending(),
-                           MSG_NOSIGNAL);
+    const ssize_t w =
+        send(c->up->fd, c->up_out.data() + c->up_out_off, c->up_out_pending(), MSG_NOSIGNAL);
     if (w > 0) {
       c->up_out_off += static_cast<std::size_t>(w);
       c->up_activity = now_;
@@ -818,8 +818,7 @@ void Worker::OnUpstreamClosed(Conn* c, bool reset) {
     SendUpstream(c, c->head_copy.data(), c->head_copy.size());
     return;
   }
-  if (!reset && c->resp == RespState::kBody &&
-      c->resp_body.kind() == http::BodyKind::kUntilClose) {
+  if (!reset && c->resp == RespState::kBody && c->resp_body.kind() == http::BodyKind::kUntilClose) {
     // Drain what is buffered, then the response is complete.
     if (!c->up_in.empty()) {
       SendClient(c, c->up_in.data(), c->up_in.size());
@@ -1044,8 +1043,8 @@ void Worker::ScanTimeouts() {
 }
 
 absl::StatusOr<std::unique_ptr<Proxy>> Proxy::Create(const ProxyOptions& options,
-                                                      WindowBuilder& builder,
-                                                      const RouteTable& routes) {
+                                                     WindowBuilder& builder,
+                                                     const RouteTable& routes) {
   if (options.workers < 1 || options.workers > 64) {
     return absl::InvalidArgumentError("--workers must be between 1 and 64");
   }

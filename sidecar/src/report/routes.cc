@@ -56,8 +56,8 @@ absl::StatusOr<RouteTable> RouteTable::Parse(std::string_view text) {
       path = Trim(line.substr(space + 1));
     }
     if (path.empty() || path.front() != '/' || path.find(' ') != std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("routes line ", line_no, ": a template starts with '/': ", std::string(line)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "routes line ", line_no, ": a template starts with '/': ", std::string(line)));
     }
     for (std::string_view seg : SplitPath(path)) {
       if (route.prefix) {
@@ -71,8 +71,8 @@ absl::StatusOr<RouteTable> RouteTable::Parse(std::string_view text) {
       }
     }
     if (table.routes_.size() >= kMaxRoutes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("routes: more than ", kMaxRoutes, " templates (the label must stay bounded)"));
+      return absl::InvalidArgumentError(absl::StrCat("routes: more than ", kMaxRoutes,
+                                                     " templates (the label must stay bounded)"));
     }
     table.routes_.push_back(std::move(route));
     table.names_.emplace_back(line);
@@ -96,8 +96,7 @@ std::size_t RouteTable::Match(std::string_view method, std::string_view target) 
   for (std::size_t r = 0; r < routes_.size(); ++r) {
     const Route& route = routes_[r];
     if (!route.method.empty() && route.method != method) continue;
-    if (route.prefix ? segs.size() < route.segments.size()
-                     : segs.size() != route.segments.size()) {
+    if (route.prefix ? segs.size() < route.segments.size() : segs.size() != route.segments.size()) {
       continue;
     }
     bool ok = true;

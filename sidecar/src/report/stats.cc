@@ -28,8 +28,10 @@ class ProcessCollector final : public prometheus::Collectable {
       long size = 0;
       statm >> size >> pages;
     }
-    prometheus::MetricFamily rss{"process_resident_memory_bytes", "Resident memory size in bytes.",
-                                 prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily rss{"process_resident_memory_bytes",
+                                 "Resident memory size in bytes.",
+                                 prometheus::MetricType::Gauge,
+                                 {}};
     prometheus::ClientMetric m;
     m.gauge.value = static_cast<double>(pages) * static_cast<double>(sysconf(_SC_PAGESIZE));
     rss.metric.push_back(m);
@@ -40,7 +42,8 @@ class ProcessCollector final : public prometheus::Collectable {
                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
     prometheus::MetricFamily cpu_family{"process_cpu_seconds_total",
                                         "Total user and system CPU time spent in seconds.",
-                                        prometheus::MetricType::Counter, {}};
+                                        prometheus::MetricType::Counter,
+                                        {}};
     prometheus::ClientMetric c;
     c.counter.value = cpu;
     cpu_family.metric.push_back(c);
@@ -115,8 +118,9 @@ absl::StatusOr<std::unique_ptr<SidecarStats>> SidecarStats::Create(
   s->sent_bytes = counter("kpiscale_sidecar_http_sent_bytes_total", "Bytes sent to clients.");
   s->client_aborts = counter("kpiscale_sidecar_http_client_aborts_total",
                              "Client connections closed before the response was complete.");
-  s->rejected = counter("kpiscale_sidecar_http_rejected_total",
-                        "Requests refused by a limit (431, 400, 408) before reaching the upstream.");
+  s->rejected =
+      counter("kpiscale_sidecar_http_rejected_total",
+              "Requests refused by a limit (431, 400, 408) before reaching the upstream.");
 
   s->cache_commands = counter("kpiscale_sidecar_cache_commands_total", "Cache commands observed.");
   s->cache_hits = counter("kpiscale_sidecar_cache_hits_total", "Cache read hits.");
@@ -142,8 +146,7 @@ absl::StatusOr<std::unique_ptr<SidecarStats>> SidecarStats::Create(
       counter("kpiscale_sidecar_windows_retried_total", "Windows sent again after a failure.");
   s->windows_dropped = counter("kpiscale_sidecar_windows_dropped_total",
                                "Windows dropped (queue full, or refused by the adapter with 4xx).");
-  s->push_failures =
-      counter("kpiscale_sidecar_push_failures_total", "Push attempts that failed.");
+  s->push_failures = counter("kpiscale_sidecar_push_failures_total", "Push attempts that failed.");
   s->push_queue = gauge("kpiscale_sidecar_push_queue_windows", "Windows waiting to be pushed.");
 
   prometheus::BuildGauge()

@@ -280,7 +280,8 @@ void WindowBuilder::ApplyToStats(const HttpAccumulator& http, const CacheAcc& ca
     if (v > 0) c->Increment(static_cast<double>(v));
   };
   add(s.errors, http.errors);
-  for (std::size_t i = 0; i < http.slow.size() && i < s.slow.size(); ++i) add(s.slow[i], http.slow[i]);
+  for (std::size_t i = 0; i < http.slow.size() && i < s.slow.size(); ++i)
+    add(s.slow[i], http.slow[i]);
   s.in_flight->Set(static_cast<double>(std::max<int64_t>(http.in_flight, 0)));
   add(s.upgrades, http.upgrades);
   for (std::size_t i = 0; i < 3; ++i) add(s.upstream_failures[i], http.upstream_failures[i]);

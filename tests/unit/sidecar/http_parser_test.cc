@@ -166,7 +166,7 @@ TEST(BodyFramerTest, ChunkedWithExtensionsAndTrailersByteByByte) {
 }
 
 TEST(BodyFramerTest, ChunkedErrors) {
-  const char* bad[] = {"x\r\n", "5\r\nhelloXX", "5\nhello\r\n", "fffffffffffffffff\r\n",
+  const char* bad[] = {"x\r\n",   "5\r\nhelloXX", "5\nhello\r\n", "fffffffffffffffff\r\n",
                        "0\r\n\n", "\r\n"};
   for (const char* b : bad) {
     BodyFramer f;

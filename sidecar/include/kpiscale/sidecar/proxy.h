@@ -3,10 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,13 +19,13 @@ namespace kpiscale::sidecar {
 
 /// Settings of the HTTP/1.1 reverse proxy (`--listen` → `--upstream`).
 struct ProxyOptions {
-  std::string listen = "0.0.0.0:8080";    // host:port; port 0 picks a free one
+  std::string listen = "0.0.0.0:8080";  // host:port; port 0 picks a free one
   std::string upstream = "127.0.0.1:8000";
-  int workers = 1;                          // event-loop threads (SO_REUSEPORT listeners)
+  int workers = 1;                           // event-loop threads (SO_REUSEPORT listeners)
   std::size_t max_header_bytes = 16 * 1024;  // larger request heads get 431
-  std::size_t max_connections = 4096;       // per worker; beyond it new clients are refused
-  std::size_t max_idle_upstream = 64;       // keep-alive pool size per worker
-  std::size_t buffer_bytes = 64 * 1024;     // per direction before reading pauses (backpressure)
+  std::size_t max_connections = 4096;        // per worker; beyond it new clients are refused
+  std::size_t max_idle_upstream = 64;        // keep-alive pool size per worker
+  std::size_t buffer_bytes = 64 * 1024;      // per direction before reading pauses (backpressure)
   /// A request head must arrive within this time of its first byte (slowloris), else 408.
   std::chrono::milliseconds client_header_timeout{10'000};
   /// Idle keep-alive connections, and clients that stop sending a body or reading a response.
