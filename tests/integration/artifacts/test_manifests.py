@@ -150,8 +150,9 @@ class Manifests(unittest.TestCase):
                 lambda o, d: containers(o, dep)["kpiscale-sidecar"]["resources"]["requests"].pop(
                     "cpu"), "container kpiscale-sidecar has no cpu request"),
             "token audience": (
-                lambda o, d: o[dep]["spec"]["template"]["spec"]["volumes"][1]["projected"][
-                    "sources"][0]["serviceAccountToken"].update(audience="vault"),
+                lambda o, d: next(v for v in o[dep]["spec"]["template"]["spec"]["volumes"]
+                                  if v["name"] == "kpiscale-token")["projected"]["sources"][0][
+                                      "serviceAccountToken"].update(audience="vault"),
                 "audience kpiscale"),
             "adapter URL to the API port": (
                 lambda o, d: containers(o, dep)["kpiscale-sidecar"]["args"].__setitem__(
