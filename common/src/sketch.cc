@@ -74,7 +74,7 @@ const SketchIndexTable& TableFor(int schema) {
     for (int s = 0; s <= kMaxSketchSchema; ++s) all[static_cast<std::size_t>(s)] = BuildTable(s);
     return all;
   }();
-  return tables[static_cast<std::size_t>(std::max(schema, 0))];
+  return tables[static_cast<std::size_t>(std::clamp(schema, 0, kMaxSketchSchema))];
 }
 
 // Index of v (finite, > 0) at table t's schema (≥ 0).
@@ -137,12 +137,20 @@ absl::Status Invalid(const std::string& what) {
 int32_t NativeBucketIndex(double v, int schema) {
   KPISCALE_ASSERT(v > 0 && std::isfinite(v));
   KPISCALE_ASSERT(schema >= kMinSketchSchema && schema <= kMaxSketchSchema);
+  // Outside the precondition, still answer without UB: the lowest index for v <= 0 or NaN, the
+  // DBL_MAX bucket for +inf, and the nearest valid schema.
+  if (!(v > 0)) return std::numeric_limits<int32_t>::min();
+  v = std::min(v, std::numeric_limits<double>::max());
+  schema = std::clamp(schema, kMinSketchSchema, kMaxSketchSchema);
   const int32_t i = IndexWithTable(TableFor(schema), v);
   if (schema >= 0) return i;
   return static_cast<int32_t>(DownscaleIndex(i, -schema));
 }
 
-double NativeBucketUpperBound(int32_t index, int schema) { return UpperBound(index, schema); }
+double NativeBucketUpperBound(int32_t index, int schema) {
+  KPISCALE_ASSERT(schema >= kMinSketchSchema && schema <= kMaxSketchSchema);
+  return UpperBound(index, std::clamp(schema, kMinSketchSchema, kMaxSketchSchema));
+}
 
 double SketchRelativeError(int schema) {
   const double gamma = std::exp2(std::ldexp(1.0, -schema));
@@ -460,6 +468,11 @@ absl::StatusOr<LatencySketch> LatencySketch::FromProto(const kpiscale::v1::Sketc
   if (!(in.sum() >= 0 && in.sum() <= max_sum)) {
     return Invalid(
         absl::StrCat("sum ", in.sum(), " outside [0, ", max_sum, "] for count ", in.count()));
+  }
+  // Every useful span holds at least one bucket; more spans than buckets is padding.
+  if (static_cast<uint64_t>(in.positive_spans_size()) > limits.max_buckets) {
+    return Invalid(absl::StrCat(in.positive_spans_size(), " spans exceed the limit of ",
+                                limits.max_buckets, " buckets"));
   }
   uint64_t total_length = 0;
   for (const auto& span : in.positive_spans()) {

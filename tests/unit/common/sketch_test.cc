@@ -103,6 +103,23 @@ TEST(NativeBucketIndexTest, MeasurementReferenceBucketsFor200ms) {
   }
 }
 
+TEST(NativeBucketIndexTest, OutOfContractArgumentsDoNotCrash) {
+#ifdef NDEBUG
+  // Release builds answer instead of asserting (debug builds abort on these).
+  EXPECT_EQ(NativeBucketIndex(0.0, 5), std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(NativeBucketIndex(-1.0, 5), std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(NativeBucketIndex(std::nan(""), 5), std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(NativeBucketIndex(HUGE_VAL, 5), 1024 * 32);
+  EXPECT_EQ(NativeBucketIndex(2.0, 42), 256);
+  EXPECT_EQ(NativeBucketUpperBound(256, 42), 2.0);
+#else
+  EXPECT_DEATH(NativeBucketIndex(0.0, 5), "KPISCALE_CHECK");
+  EXPECT_DEATH(NativeBucketUpperBound(1, 9), "KPISCALE_CHECK");
+#endif
+  EXPECT_EQ(NativeBucketUpperBound(std::numeric_limits<int32_t>::max(), 0), HUGE_VAL);
+  EXPECT_EQ(NativeBucketUpperBound(std::numeric_limits<int32_t>::min(), -4), 0.0);
+}
+
 TEST(SketchRelativeErrorTest, StatedBounds) {
   EXPECT_NEAR(SketchRelativeError(5), 0.01083, 1e-5);
   EXPECT_LT(SketchRelativeError(5), 0.011);
@@ -507,6 +524,16 @@ TEST(LatencySketchMergeTest, AcrossSchemasDownscalesTheFinerOne) {
   EXPECT_EQ(m1.Buckets(), want);
 }
 
+TEST(LatencySketchMergeTest, SelfMergeDoublesEveryCount) {
+  const LatencySketch a = Random(61, 5, 2000, 0.05);
+  LatencySketch m = a;
+  m.Merge(m);
+  EXPECT_EQ(m.count(), 2 * a.count());
+  std::vector<std::pair<int32_t, uint64_t>> doubled = a.Buckets();
+  for (auto& [i, c] : doubled) c *= 2;
+  EXPECT_EQ(m.Buckets(), doubled);
+}
+
 TEST(LatencySketchMergeTest, EmptyIsIdentity) {
   const LatencySketch a = Random(31, 5, 1000, 0.1);
   LatencySketch m = a;
@@ -679,6 +706,9 @@ TEST(LatencySketchProtoTest, RejectsHostileInput) {
 
   w = ValidWire();
   ExpectInvalid(w, "more than 1 buckets", SketchLimits{-4, 8, 1});
+  w = ValidWire();
+  for (int k = 0; k < 5000; ++k) w.add_positive_spans();  // zero-length padding
+  ExpectInvalid(w, "spans exceed the limit of 4096 buckets");
 
   w = ValidWire();
   w.mutable_positive_spans(0)->set_offset(std::numeric_limits<int32_t>::max());
