@@ -1,0 +1,294 @@
+#include "kpiscale/adapter/server.h"
+
+#include <httplib.h>
+#include <openssl/ssl.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "api/json_util.h"
+#include "kpiscale/adapter/api.h"
+#include "kpiscale/adapter/auth.h"
+#include "kpiscale/adapter/health.h"
+#include "kpiscale/adapter/ingest.h"
+#include "kpiscale/adapter/stats.h"
+#include "kpiscale/adapter/window_store.h"
+#include "kpiscale/adapter/written_metrics.h"
+#include "kpiscale/common/http_util.h"
+#include "kpiscale/common/logging.h"
+#include "kpiscale/common/status.h"
+
+namespace kpiscale::adapter {
+namespace {
+
+bool IsHealthPath(std::string_view path) {
+  for (std::string_view p : {"/healthz", "/livez", "/readyz"}) {
+    if (path == p ||
+        (path.size() > p.size() && path.substr(0, p.size()) == p && path[p.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+class AdapterServerImpl final : public AdapterServer {
+ public:
+  AdapterServerImpl(const AdapterConfig& config, const common::Clock& clock)
+      : config_(config), clock_(clock) {}
+
+  ~AdapterServerImpl() override { Shutdown(); }
+
+  absl::Status Init() {
+    auto log = common::Logger(common::loggers::kAdapterApi);
+    registry_ = std::make_shared<prometheus::Registry>();
+    KPISCALE_ASSIGN_OR_RETURN(metrics_, AdapterMetrics::Create(registry_));
+    StoreOptions so;
+    so.window_ms = config_.window_ms;
+    so.stale_after_ms = config_.stale_after_ms;
+    so.max_pods = config_.max_pods;
+    KPISCALE_ASSIGN_OR_RETURN(store_, CreateMemoryWindowStore(so));
+
+    if (config_.local) {
+      authenticator_ = NewLocalAuthenticator();
+      authorizer_ = NewAllowAllAuthorizer();
+      log->warn("msg=local_mode detail={}",
+                common::LogfmtValue("--local: loopback only, no authentication or authorization, "
+                                    "self-signed certificate, ingest without a token"));
+    } else {
+      // Delegated authentication (request-header, client certificates, TokenReview) and
+      // SubjectAccessReview plug in here through the Authenticator/Authorizer seam.
+      return absl::UnimplementedError(
+          "only --local is implemented so far: production authentication and authorization "
+          "(request-header, TokenReview, SubjectAccessReview) are a separate component");
+    }
+
+    health_.Add("ping", HealthChecks::kAll, [] { return absl::OkStatus(); });
+    health_.Add("log", HealthChecks::kAll, [] { return absl::OkStatus(); });
+    health_.Add("ingest-listener", HealthChecks::kAll, [this] {
+      return ingest_thread_ ? absl::OkStatus() : absl::UnavailableError("ingest not listening");
+    });
+    health_.Add("window-store-ready", HealthChecks::kReadyz | HealthChecks::kHealthz,
+                [this] { return store_ ? absl::OkStatus() : absl::UnavailableError("no store"); });
+    health_.Add("shutdown", HealthChecks::kReadyz, [this] {
+      return draining_.load() ? absl::UnavailableError("process is shutting down")
+                              : absl::OkStatus();
+    });
+
+    ApiOptions api_options;
+    api_options.enable_write_metrics = config_.enable_write_metrics;
+    api_options.version = KPISCALE_VERSION;
+    api_ = std::make_unique<ApiHandler>(*store_, written_, health_, clock_, api_options);
+    IngestOptions io;
+    io.limits.max_body_bytes = config_.max_body_bytes;
+    io.limits.max_windows = config_.max_windows_per_batch;
+    io.max_in_flight = config_.max_ingest_in_flight;
+    ingest_ = std::make_unique<IngestHandler>(*store_, clock_, io, metrics_.get());
+
+    // TLS serving certificate.
+    std::string cert = config_.tls_cert_file;
+    std::string key = config_.tls_private_key_file;
+    if (cert.empty()) {
+      cert = (std::filesystem::path(config_.cert_dir) / "apiserver.crt").string();
+      key = (std::filesystem::path(config_.cert_dir) / "apiserver.key").string();
+      KPISCALE_RETURN_IF_ERROR(EnsureSelfSignedCertificate(cert, key, {config_.bind_address}));
+    }
+    api_server_ = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+    if (!api_server_->is_valid()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot load the serving certificate ", cert, " / ", key));
+    }
+    SSL_CTX* ctx = api_server_->ssl_context();
+    SSL_CTX_set_min_proto_version(
+        ctx, config_.tls_min_version == "VersionTLS13" ? TLS1_3_VERSION : TLS1_2_VERSION);
+
+    auto api_handler = [this](const httplib::Request& req, httplib::Response& res) {
+      ServeApi(req, res);
+    };
+    api_server_->Get(".*", api_handler);
+    api_server_->Post(".*", api_handler);
+    api_server_->Put(".*", api_handler);
+    api_server_->Patch(".*", api_handler);
+    api_server_->Delete(".*", api_handler);
+    api_server_->Options(".*", api_handler);
+    api_server_->set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          res.status = 500;
+          res.set_content(internal::StatusBody(500, "InternalError",
+                                               "Internal error occurred: unexpected exception"),
+                          "application/json");
+        });
+    api_server_->set_keep_alive_timeout(30);
+
+    ingest_server_ = std::make_unique<httplib::Server>();
+    ingest_server_->set_payload_max_length(config_.max_body_bytes);
+    ingest_server_->Post("/v1/reports",
+                         [this](const httplib::Request& req, httplib::Response& res) {
+                           auto r = ingest_->Handle(req.get_header_value("Content-Type"), req.body);
+                           res.status = r.status;
+                           if (r.retry_after_seconds) {
+                             res.set_header("Retry-After", std::to_string(*r.retry_after_seconds));
+                           }
+                           res.set_content(r.body, "application/json");
+                         });
+    metrics_server_ = std::make_unique<httplib::Server>();
+    common::ServeMetrics(*metrics_server_, {registry_});
+
+    KPISCALE_ASSIGN_OR_RETURN(
+        ingest_thread_,
+        common::ServerThread::Start(*ingest_server_, config_.bind_address, config_.ingest_port));
+    KPISCALE_ASSIGN_OR_RETURN(
+        metrics_thread_,
+        common::ServerThread::Start(*metrics_server_, config_.bind_address, config_.metrics_port));
+    KPISCALE_ASSIGN_OR_RETURN(
+        api_thread_,
+        common::ServerThread::Start(*api_server_, config_.bind_address, config_.secure_port));
+    housekeeping_ = std::thread([this] { Housekeeping(); });
+    log->info("msg=listening secure_port={} ingest_port={} metrics_port={}", secure_port(),
+              ingest_port(), metrics_port());
+    return absl::OkStatus();
+  }
+
+  int secure_port() const override { return api_thread_ ? api_thread_->port() : 0; }
+  int ingest_port() const override { return ingest_thread_ ? ingest_thread_->port() : 0; }
+  int metrics_port() const override { return metrics_thread_ ? metrics_thread_->port() : 0; }
+
+  void Shutdown() override {
+    std::call_once(shutdown_once_, [this] {
+      draining_ = true;
+      // The API first (in-flight reads finish), then ingest, then our own metrics.
+      if (api_thread_) api_thread_->Stop();
+      if (ingest_thread_) ingest_thread_->Stop();
+      if (metrics_thread_) metrics_thread_->Stop();
+      {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      if (housekeeping_.joinable()) housekeeping_.join();
+    });
+  }
+
+ private:
+  void Housekeeping() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      store_->Sweep(clock_.NowUnixMillis());
+      const auto stats = store_->Stats();
+      metrics_->SetStored(static_cast<double>(stats.pods), static_cast<double>(stats.windows));
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+    }
+  }
+
+  void ServeApi(const httplib::Request& req, httplib::Response& res) {
+    static auto log = common::Logger(common::loggers::kAdapterApi);
+    const auto start = clock_.SteadyNow();
+    ApiResponse out;
+    const std::string path = req.path;
+    bool authorized = true;
+    if (!IsHealthPath(path)) {
+      AuthRequest ar;
+      ar.method = req.method;
+      ar.path = path;
+      ar.remote_addr = req.remote_addr;
+      ar.ssl = req.ssl;
+      for (const auto& [k, v] : req.headers) ar.headers.emplace_back(Lower(k), v);
+      auto user = authenticator_->Authenticate(ar);
+      if (!user.ok()) {
+        authorized = false;
+        out.status = 401;
+        out.body = internal::StatusBody(401, "Unauthorized", "Unauthorized");
+      } else {
+        UserInfo u =
+            user->value_or(UserInfo{"system:anonymous", "", {"system:unauthenticated"}, {}});
+        auto decision = authorizer_->Authorize(AttributesFor(req.method, path, u));
+        if (!decision.ok()) {
+          authorized = false;
+          out.status = 500;
+          out.body = internal::StatusBody(
+              500, "InternalError",
+              absl::StrCat("Internal error occurred: ", decision.status().message()));
+        } else if (*decision != Decision::kAllow) {
+          authorized = false;
+          out.status = 403;
+          out.body = internal::StatusBody(403, "Forbidden",
+                                          absl::StrCat("forbidden: User \"", u.name, "\" cannot ",
+                                                       req.method, " path \"", path, "\""));
+        }
+      }
+    }
+    if (authorized) {
+      ApiRequest ar;
+      ar.method = req.method;
+      ar.target = req.target.empty() ? req.path : req.target;
+      ar.accept = req.get_header_value("Accept");
+      ar.body = req.body;
+      out = api_->Handle(ar);
+    }
+    res.status = out.status;
+    for (const auto& [k, v] : out.headers) res.set_header(k, v);
+    res.set_content(out.body, out.content_type);
+    const double seconds = std::chrono::duration<double>(clock_.SteadyNow() - start).count();
+    if (!out.group.empty()) {
+      metrics_->RecordRequest(out.group, out.version, out.verb.empty() ? "get" : out.verb,
+                              out.status, seconds);
+      const int64_t now = clock_.NowUnixMillis();
+      for (int64_t ts : out.item_timestamps_ms) {
+        metrics_->RecordFreshness(static_cast<double>(now - ts) / 1000.0);
+      }
+    }
+    if (log->should_log(spdlog::level::debug)) {
+      log->debug("msg=request method={} target={} code={} seconds={:.6f}", req.method,
+                 common::LogfmtValue(req.target), out.status, seconds);
+    }
+  }
+
+  AdapterConfig config_;
+  const common::Clock& clock_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<AdapterMetrics> metrics_;
+  WindowStorePtr store_;
+  WrittenMetrics written_;
+  HealthChecks health_;
+  AuthenticatorPtr authenticator_;
+  AuthorizerPtr authorizer_;
+  std::unique_ptr<ApiHandler> api_;
+  std::unique_ptr<IngestHandler> ingest_;
+  std::unique_ptr<httplib::SSLServer> api_server_;
+  std::unique_ptr<httplib::Server> ingest_server_;
+  std::unique_ptr<httplib::Server> metrics_server_;
+  std::unique_ptr<common::ServerThread> api_thread_;
+  std::unique_ptr<common::ServerThread> ingest_thread_;
+  std::unique_ptr<common::ServerThread> metrics_thread_;
+  std::atomic<bool> draining_{false};
+  std::once_flag shutdown_once_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread housekeeping_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(const AdapterConfig& config,
+                                                                    const common::Clock& clock) {
+  KPISCALE_RETURN_IF_ERROR(config.Validate());
+  auto server = std::make_unique<AdapterServerImpl>(config, clock);
+  KPISCALE_RETURN_IF_ERROR(server->Init());
+  return std::unique_ptr<AdapterServer>(std::move(server));
+}
+
+}  // namespace kpiscale::adapter
