@@ -27,7 +27,9 @@ const std::vector<double>& Values() {
     std::mt19937_64 rng(2026);
     std::uniform_real_distribution<double> exponent(std::log2(0.001), std::log2(60.0));
     std::vector<double> v(kValueCount);
-    for (double& x : v) x = std::exp2(exponent(rng));
+    for (double& x : v) {
+      x = std::exp2(exponent(rng));
+    }
     return v;
   }();
   return values;
@@ -37,7 +39,9 @@ LatencySketch Filled(std::size_t cap, uint64_t seed, std::size_t n) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> exponent(std::log2(0.001), std::log2(60.0));
   LatencySketch s(LatencySketch::kDefaultSchema, cap);
-  for (std::size_t i = 0; i < n; ++i) s.Add(std::exp2(exponent(rng)));
+  for (std::size_t i = 0; i < n; ++i) {
+    s.Add(std::exp2(exponent(rng)));
+  }
   return s;
 }
 
@@ -46,7 +50,9 @@ LatencySketch Filled(std::size_t cap, uint64_t seed, std::size_t n) {
 void BM_SketchInsert(benchmark::State& state) {
   const std::vector<double>& values = Values();
   LatencySketch s(LatencySketch::kDefaultSchema, static_cast<std::size_t>(state.range(0)));
-  for (double v : values) s.Add(v);  // warm: range and schema settled
+  for (double v : values) {
+    s.Add(v);  // warm: range and schema settled
+  }
   std::size_t i = 0;
   for (auto _ : state) {
     s.Add(values[i++ & (kValueCount - 1)]);
@@ -80,7 +86,7 @@ BENCHMARK(BM_IndexWithLog);
 
 // Merging one pod's full-spread sketch into a workload accumulator.
 void BM_SketchMerge(benchmark::State& state) {
-  const std::size_t cap = static_cast<std::size_t>(state.range(0));
+  const auto cap = static_cast<std::size_t>(state.range(0));
   const LatencySketch pod = Filled(cap, 7, 100000);
   LatencySketch acc = Filled(cap, 8, 100000);
   for (auto _ : state) {
@@ -145,7 +151,9 @@ void BM_ClassicInsertLinear(benchmark::State& state) {
   for (auto _ : state) {
     const double v = values[i++ & (kValueCount - 1)];
     std::size_t b = 0;
-    while (b < kDefaultBounds.size() && v > kDefaultBounds[b]) ++b;
+    while (b < kDefaultBounds.size() && v > kDefaultBounds[b]) {
+      ++b;
+    }
     ++h.counts[b];
     h.sum += v;
     ++h.count;

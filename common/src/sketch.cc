@@ -62,7 +62,9 @@ SketchIndexTable BuildTable(int schema) {
   for (std::size_t c = 0; c < cells; ++c) {
     const uint64_t start = static_cast<uint64_t>(c) << t.cell_shift;
     uint16_t k = 0;
-    while (k < t.n && t.bound[k] < start) ++k;
+    while (k < t.n && t.bound[k] < start) {
+      ++k;
+    }
     t.first[c] = k;
   }
   return t;
@@ -71,7 +73,9 @@ SketchIndexTable BuildTable(int schema) {
 const SketchIndexTable& TableFor(int schema) {
   static const std::array<SketchIndexTable, kMaxSketchSchema + 1> tables = [] {
     std::array<SketchIndexTable, kMaxSketchSchema + 1> all;
-    for (int s = 0; s <= kMaxSketchSchema; ++s) all[static_cast<std::size_t>(s)] = BuildTable(s);
+    for (int s = 0; s <= kMaxSketchSchema; ++s) {
+      all[static_cast<std::size_t>(s)] = BuildTable(s);
+    }
     return all;
   }();
   return tables[static_cast<std::size_t>(std::clamp(schema, 0, kMaxSketchSchema))];
@@ -109,8 +113,12 @@ void IndexRange(int schema, int64_t* lo, int64_t* hi) {
 double UpperBound(int64_t index, int schema) {
   if (schema <= 0) {
     const int64_t e = index * (int64_t{1} << -schema);
-    if (e > 2000) return std::numeric_limits<double>::infinity();
-    if (e < -2000) return 0.0;
+    if (e > 2000) {
+      return std::numeric_limits<double>::infinity();
+    }
+    if (e < -2000) {
+      return 0.0;
+    }
     return std::ldexp(1.0, static_cast<int>(e));
   }
   const SketchIndexTable& t = TableFor(schema);
@@ -121,8 +129,12 @@ double UpperBound(int64_t index, int schema) {
     r += t.n;
     --q;
   }
-  if (q > 2000) return std::numeric_limits<double>::infinity();
-  if (q < -2000) return 0.0;
+  if (q > 2000) {
+    return std::numeric_limits<double>::infinity();
+  }
+  if (q < -2000) {
+    return 0.0;
+  }
   return std::ldexp(t.pow[static_cast<std::size_t>(r)], static_cast<int>(q));
 }
 
@@ -139,11 +151,15 @@ int32_t NativeBucketIndex(double v, int schema) {
   KPISCALE_ASSERT(schema >= kMinSketchSchema && schema <= kMaxSketchSchema);
   // Outside the precondition, still answer without UB: the lowest index for v <= 0 or NaN, the
   // DBL_MAX bucket for +inf, and the nearest valid schema.
-  if (!(v > 0)) return std::numeric_limits<int32_t>::min();
+  if (!(v > 0)) {
+    return std::numeric_limits<int32_t>::min();
+  }
   v = std::min(v, std::numeric_limits<double>::max());
   schema = std::clamp(schema, kMinSketchSchema, kMaxSketchSchema);
   const int32_t i = IndexWithTable(TableFor(schema), v);
-  if (schema >= 0) return i;
+  if (schema >= 0) {
+    return i;
+  }
   return static_cast<int32_t>(DownscaleIndex(i, -schema));
 }
 
@@ -175,7 +191,9 @@ void LatencySketch::SetSchema(int schema) {
 }
 
 void LatencySketch::AddN(double seconds, uint64_t n) {
-  if (n == 0) return;
+  if (n == 0) {
+    return;
+  }
   // NaN fails every comparison, so the range test catches it together with negatives and inf.
   if (!(seconds >= 0 && seconds <= kMaxSketchValue) || n > kMaxCount - count_) {
     rejected_ += n;
@@ -190,7 +208,9 @@ void LatencySketch::AddN(double seconds, uint64_t n) {
     return;
   }
   int32_t index = IndexWithTable(*table_, seconds);
-  if (schema_ < 0) index = static_cast<int32_t>(DownscaleIndex(index, -schema_));
+  if (schema_ < 0) {
+    index = static_cast<int32_t>(DownscaleIndex(index, -schema_));
+  }
   const int64_t rel = static_cast<int64_t>(index) - offset_;
   if (rel >= 0 && static_cast<uint64_t>(rel) < counts_.size()) {
     counts_[static_cast<std::size_t>(rel)] += n;
@@ -205,7 +225,9 @@ void LatencySketch::AddToBucket(int32_t index, uint64_t n) {
 }
 
 int LatencySketch::Reserve(int src_schema, int64_t src_lo, int64_t src_hi) {
-  if (src_schema < schema_) Downscale(schema_ - src_schema);
+  if (src_schema < schema_) {
+    Downscale(schema_ - src_schema);
+  }
   int k = src_schema - schema_;
   int64_t lo = DownscaleIndex(src_lo, k);
   int64_t hi = DownscaleIndex(src_hi, k);
@@ -219,7 +241,9 @@ int LatencySketch::Reserve(int src_schema, int64_t src_lo, int64_t src_hi) {
     lo = DownscaleIndex(lo, 1);
     hi = DownscaleIndex(hi, 1);
   }
-  if (extra > 0) Downscale(extra);
+  if (extra > 0) {
+    Downscale(extra);
+  }
   k += extra;
   if (counts_.empty()) {
     offset_ = static_cast<int32_t>(lo);
@@ -238,13 +262,17 @@ int LatencySketch::Reserve(int src_schema, int64_t src_lo, int64_t src_hi) {
 
 void LatencySketch::TrimEmptyEnds() {
   std::size_t lead = 0;
-  while (lead < counts_.size() && counts_[lead] == 0) ++lead;
+  while (lead < counts_.size() && counts_[lead] == 0) {
+    ++lead;
+  }
   if (lead == counts_.size()) {
     counts_.clear();
     return;
   }
   std::size_t size = counts_.size();
-  while (counts_[size - 1] == 0) --size;
+  while (counts_[size - 1] == 0) {
+    --size;
+  }
   counts_.resize(size);
   counts_.erase(counts_.begin(), counts_.begin() + static_cast<std::ptrdiff_t>(lead));
   offset_ += static_cast<int32_t>(lead);
@@ -252,7 +280,9 @@ void LatencySketch::TrimEmptyEnds() {
 
 void LatencySketch::Downscale(int steps) {
   steps = std::min(steps, schema_ - kMinSketchSchema);
-  if (steps <= 0) return;
+  if (steps <= 0) {
+    return;
+  }
   if (!counts_.empty()) {
     const int64_t new_offset = DownscaleIndex(offset_, steps);
     const int64_t new_last =
@@ -269,7 +299,9 @@ void LatencySketch::Downscale(int steps) {
 }
 
 void LatencySketch::RaiseZeroThreshold(double threshold) {
-  if (!(threshold > zero_threshold_)) return;
+  if (!(threshold > zero_threshold_)) {
+    return;
+  }
   // Buckets entirely at or below the new threshold join the zero bucket. A bucket straddling it
   // stays: its values are still inside its bounds, and the rule keeps Merge commutative.
   std::size_t j = 0;
@@ -285,7 +317,9 @@ void LatencySketch::RaiseZeroThreshold(double threshold) {
 }
 
 void LatencySketch::Merge(const LatencySketch& other) {
-  if (other.count_ == 0) return;
+  if (other.count_ == 0) {
+    return;
+  }
   if (other.count_ > kMaxCount - count_) {
     rejected_ += other.count_;
     return;
@@ -296,7 +330,9 @@ void LatencySketch::Merge(const LatencySketch& other) {
     SetSchema(other.schema_);
     zero_threshold_ = other.zero_threshold_;
   }
-  if (other.schema_ < schema_) Downscale(schema_ - other.schema_);
+  if (other.schema_ < schema_) {
+    Downscale(schema_ - other.schema_);
+  }
   RaiseZeroThreshold(other.zero_threshold_);
   extremes_exact_ = count_ == 0 ? other.extremes_exact_ : extremes_exact_ && other.extremes_exact_;
   count_ += other.count_;
@@ -305,7 +341,9 @@ void LatencySketch::Merge(const LatencySketch& other) {
   rejected_ += other.rejected_;
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
-  if (other.counts_.empty()) return;
+  if (other.counts_.empty()) {
+    return;
+  }
   const int64_t src_lo = other.offset_;
   const int k =
       Reserve(other.schema_, src_lo, src_lo + static_cast<int64_t>(other.counts_.size()) - 1);
@@ -314,15 +352,21 @@ void LatencySketch::Merge(const LatencySketch& other) {
   std::size_t j = 0;
   for (; j < other.counts_.size(); ++j) {
     const uint64_t c = other.counts_[j];
-    if (c == 0) continue;
+    if (c == 0) {
+      continue;
+    }
     const int64_t index = DownscaleIndex(src_lo + static_cast<int64_t>(j), k);
-    if (UpperBound(index, schema_) > zero_threshold_) break;
+    if (UpperBound(index, schema_) > zero_threshold_) {
+      break;
+    }
     zero_count_ += c;
   }
   if (k == 0) {
     // Same schema: a straight element-wise add the compiler can vectorize.
     uint64_t* dst = counts_.data() + (src_lo - offset_);
-    for (; j < other.counts_.size(); ++j) dst[j] += other.counts_[j];
+    for (; j < other.counts_.size(); ++j) {
+      dst[j] += other.counts_[j];
+    }
   } else {
     for (; j < other.counts_.size(); ++j) {
       const int64_t index = DownscaleIndex(src_lo + static_cast<int64_t>(j), k);
@@ -333,12 +377,18 @@ void LatencySketch::Merge(const LatencySketch& other) {
 }
 
 std::optional<double> LatencySketch::Quantile(double q) const {
-  if (count_ == 0 || std::isnan(q)) return std::nullopt;
+  if (count_ == 0 || std::isnan(q)) {
+    return std::nullopt;
+  }
   q = std::clamp(q, 0.0, 1.0);
-  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1));
+  auto rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1));
   rank = std::min(rank, count_ - 1);
-  if (extremes_exact_ && rank == 0) return min_;
-  if (extremes_exact_ && rank == count_ - 1) return max_;
+  if (extremes_exact_ && rank == 0) {
+    return min_;
+  }
+  if (extremes_exact_ && rank == count_ - 1) {
+    return max_;
+  }
   double estimate = 0;
   if (rank >= zero_count_) {
     // Walk from the nearer end: high quantiles (the common p99) scan only the tail.
@@ -347,7 +397,9 @@ std::optional<double> LatencySketch::Quantile(double q) const {
       uint64_t seen = zero_count_;
       for (; j + 1 < counts_.size(); ++j) {
         seen += counts_[j];
-        if (seen > rank) break;
+        if (seen > rank) {
+          break;
+        }
       }
     } else {
       const uint64_t above = count_ - 1 - rank;  // samples ranked after the target
@@ -355,7 +407,9 @@ std::optional<double> LatencySketch::Quantile(double q) const {
       j = counts_.size() - 1;
       for (; j > 0; --j) {
         seen += counts_[j];
-        if (seen > above) break;
+        if (seen > above) {
+          break;
+        }
       }
     }
     const double upper = UpperBound(offset_ + static_cast<int64_t>(j), schema_);
@@ -366,12 +420,16 @@ std::optional<double> LatencySketch::Quantile(double q) const {
 }
 
 std::optional<double> LatencySketch::min() const {
-  if (count_ == 0) return std::nullopt;
+  if (count_ == 0) {
+    return std::nullopt;
+  }
   return min_;
 }
 
 std::optional<double> LatencySketch::max() const {
-  if (count_ == 0) return std::nullopt;
+  if (count_ == 0) {
+    return std::nullopt;
+  }
   return max_;
 }
 
@@ -397,7 +455,9 @@ void LatencySketch::Clear() {
 std::vector<std::pair<int32_t, uint64_t>> LatencySketch::Buckets() const {
   std::vector<std::pair<int32_t, uint64_t>> out;
   for (std::size_t j = 0; j < counts_.size(); ++j) {
-    if (counts_[j] != 0) out.emplace_back(offset_ + static_cast<int32_t>(j), counts_[j]);
+    if (counts_[j] != 0) {
+      out.emplace_back(offset_ + static_cast<int32_t>(j), counts_[j]);
+    }
   }
   return out;
 }
@@ -428,8 +488,12 @@ void LatencySketch::ToProto(kpiscale::v1::Sketch* out) const {
         continue;
       }
       std::size_t gap_end = end;
-      while (gap_end < counts_.size() && counts_[gap_end] == 0) ++gap_end;
-      if (gap_end == counts_.size() || gap_end - end > kMaxInlineGap) break;
+      while (gap_end < counts_.size() && counts_[gap_end] == 0) {
+        ++gap_end;
+      }
+      if (gap_end == counts_.size() || gap_end - end > kMaxInlineGap) {
+        break;
+      }
       end = gap_end;
     }
     const int64_t start_index = offset_ + static_cast<int64_t>(j);
@@ -511,7 +575,9 @@ absl::StatusOr<LatencySketch> LatencySketch::FromProto(const kpiscale::v1::Sketc
         return Invalid(absl::StrCat("bucket ", index, " count goes negative or overflows (delta ",
                                     delta, ")"));
       }
-      if (running == 0) continue;
+      if (running == 0) {
+        continue;
+      }
       // Indices ascend, so only buckets before the first one above the threshold can be inside.
       if (buckets.empty() && UpperBound(index, schema) <= in.zero_threshold()) {
         return Invalid(absl::StrCat("bucket ", index, " lies inside the zero bucket (threshold ",

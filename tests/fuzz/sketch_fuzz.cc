@@ -96,7 +96,9 @@ double ReadDouble(const uint8_t*& p, const uint8_t* end) {
 
 void FuzzWire(const uint8_t* data, std::size_t size) {
   kpiscale::v1::Sketch wire;
-  if (!wire.ParseFromArray(data, static_cast<int>(size))) return;
+  if (!wire.ParseFromArray(data, static_cast<int>(size))) {
+    return;
+  }
   const absl::StatusOr<LatencySketch> s = LatencySketch::FromProto(wire);
   if (!s.ok()) {
     Check(s.status().code() == absl::StatusCode::kInvalidArgument, "unexpected error code");
@@ -111,7 +113,9 @@ void FuzzWire(const uint8_t* data, std::size_t size) {
 }
 
 void FuzzOps(const uint8_t* data, std::size_t size) {
-  if (size < 2) return;
+  if (size < 2) {
+    return;
+  }
   const int schema_a = static_cast<int>(data[0] % 13) - 4;
   const int schema_b = static_cast<int>(data[1] % 13) - 4;
   const std::size_t cap_a = 1 + data[0] % 40;
@@ -147,7 +151,9 @@ void FuzzOps(const uint8_t* data, std::size_t size) {
         b.Merge(a);
         break;
       default:
-        if ((op & 0x78) == 0x78) target.Clear();
+        if ((op & 0x78) == 0x78) {
+          target.Clear();
+        }
         break;
     }
   }
@@ -181,7 +187,9 @@ void FuzzOps(const uint8_t* data, std::size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
+  if (size == 0) {
+    return 0;
+  }
   if (data[0] % 2 == 0) {
     FuzzWire(data + 1, size - 1);
   } else {

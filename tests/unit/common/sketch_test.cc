@@ -166,7 +166,9 @@ void ExpectAccurate(const std::vector<double>& values, const std::vector<int>& s
   for (int schema : schemas) {
     // A cap large enough never to downscale, so the schema's bound applies.
     LatencySketch sketch(schema, 100000);
-    for (double v : values) sketch.Add(v);
+    for (double v : values) {
+      sketch.Add(v);
+    }
     ASSERT_EQ(sketch.schema(), schema) << name << ": unexpected downscale";
     ASSERT_EQ(sketch.count(), values.size());
     const double bound = SketchRelativeError(schema) + kUlpSlack;
@@ -188,7 +190,9 @@ TEST(SketchAccuracyTest, Uniform) {
   std::mt19937_64 rng(1);
   std::uniform_real_distribution<double> d(0.001, 2.0);
   std::vector<double> v(kSamples);
-  for (auto& x : v) x = d(rng);
+  for (auto& x : v) {
+    x = d(rng);
+  }
   ExpectAccurate(v, {5}, "uniform");
 }
 
@@ -196,7 +200,9 @@ TEST(SketchAccuracyTest, LogNormal) {
   std::mt19937_64 rng(2);
   std::lognormal_distribution<double> d(std::log(0.05), 1.0);
   std::vector<double> v(kSamples);
-  for (auto& x : v) x = d(rng);
+  for (auto& x : v) {
+    x = d(rng);
+  }
   ExpectAccurate(v, {5, 6}, "lognormal");
 }
 
@@ -207,7 +213,9 @@ TEST(SketchAccuracyTest, Bimodal) {
   std::normal_distribution<double> slow(0.3, 0.05);
   std::bernoulli_distribution is_slow(0.1);
   std::vector<double> v(kSamples);
-  for (auto& x : v) x = std::max(1e-6, is_slow(rng) ? slow(rng) : fast(rng));
+  for (auto& x : v) {
+    x = std::max(1e-6, is_slow(rng) ? slow(rng) : fast(rng));
+  }
   ExpectAccurate(v, {5}, "bimodal");
 }
 
@@ -216,7 +224,9 @@ TEST(SketchAccuracyTest, ParetoHeavyTail) {
   std::mt19937_64 rng(4);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   std::vector<double> v(kSamples);
-  for (auto& x : v) x = 0.001 / std::pow(1.0 - u(rng), 1.0 / 1.1);
+  for (auto& x : v) {
+    x = 0.001 / std::pow(1.0 - u(rng), 1.0 / 1.1);
+  }
   ExpectAccurate(v, {5, 3}, "pareto");
 }
 
@@ -226,7 +236,9 @@ TEST(SketchAccuracyTest, ConstantIsExact) {
   // Min/max clamping makes a constant exact at every quantile, whatever the bucket width.
   LatencySketch sketch(0);
   sketch.AddN(0.123, kSamples);
-  for (double q : kQuantiles) EXPECT_EQ(*sketch.Quantile(q), 0.123);
+  for (double q : kQuantiles) {
+    EXPECT_EQ(*sketch.Quantile(q), 0.123);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +262,9 @@ TEST(LatencySketchTest, SingleValue) {
   EXPECT_EQ(sketch.bucket_count(), 1u);
   ASSERT_EQ(sketch.Buckets().size(), 1u);
   EXPECT_EQ(sketch.Buckets()[0].first, -64);  // 0.25 = 2^-2 → -2 * 32
-  for (double q : {0.0, 0.5, 1.0}) EXPECT_EQ(*sketch.Quantile(q), 0.25);
+  for (double q : {0.0, 0.5, 1.0}) {
+    EXPECT_EQ(*sketch.Quantile(q), 0.25);
+  }
 }
 
 TEST(LatencySketchTest, RejectsBadValues) {
@@ -284,7 +298,9 @@ TEST(LatencySketchTest, AddNCountsAndSum) {
   LatencySketch a;
   LatencySketch b;
   a.AddN(0.5, 4);
-  for (int k = 0; k < 4; ++k) b.Add(0.5);
+  for (int k = 0; k < 4; ++k) {
+    b.Add(0.5);
+  }
   EXPECT_EQ(a.count(), 4u);
   EXPECT_EQ(a.sum(), 2.0);
   EXPECT_EQ(a.Buckets(), b.Buckets());
@@ -292,7 +308,9 @@ TEST(LatencySketchTest, AddNCountsAndSum) {
 
 TEST(LatencySketchTest, ClearRestoresConfiguration) {
   LatencySketch sketch(5, 10);
-  for (int k = 0; k < 1000; ++k) sketch.Add(0.001 * (k + 1));
+  for (int k = 0; k < 1000; ++k) {
+    sketch.Add(0.001 * (k + 1));
+  }
   EXPECT_LT(sketch.schema(), 5);
   sketch.Clear();
   EXPECT_TRUE(sketch.empty());
@@ -346,7 +364,9 @@ TEST(LatencySketchTest, QuantileLandsInTheBucketOfTheExactSample) {
 
 TEST(LatencySketchTest, QuantileClampsQ) {
   LatencySketch sketch;
-  for (double v : {0.1, 0.2, 0.3}) sketch.Add(v);
+  for (double v : {0.1, 0.2, 0.3}) {
+    sketch.Add(v);
+  }
   EXPECT_EQ(sketch.Quantile(-1.0), sketch.Quantile(0.0));
   EXPECT_EQ(sketch.Quantile(7.0), sketch.Quantile(1.0));
   EXPECT_EQ(*sketch.Quantile(1.0), 0.3);
@@ -395,7 +415,9 @@ TEST(LatencySketchTest, DownscalesUnderTheCapWithCeilIndexRule) {
   EXPECT_EQ(full.schema(), 5);
   // Downscaling the uncapped buckets by hand with ((i - 1) >> 2) + 1 gives the same result.
   std::map<int32_t, uint64_t> expected;
-  for (const auto& [i, c] : full.Buckets()) expected[((i - 1) >> 2) + 1] += c;
+  for (const auto& [i, c] : full.Buckets()) {
+    expected[((i - 1) >> 2) + 1] += c;
+  }
   const std::vector<std::pair<int32_t, uint64_t>> want(expected.begin(), expected.end());
   EXPECT_EQ(capped.Buckets(), want);
   EXPECT_EQ(capped.count(), full.count());
@@ -494,17 +516,23 @@ TEST(LatencySketchMergeTest, MergeEqualsAddingAllValues) {
   std::lognormal_distribution<double> d(std::log(0.03), 1.2);
   LatencySketch parts[4];
   LatencySketch all(5, 1000);
-  for (auto& p : parts) p = LatencySketch(5, 1000);
+  for (auto& p : parts) {
+    p = LatencySketch(5, 1000);
+  }
   for (int k = 0; k < 40000; ++k) {
     const double v = d(rng);
     parts[k % 4].Add(v);
     all.Add(v);
   }
   LatencySketch merged(5, 1000);
-  for (const auto& p : parts) merged.Merge(p);
+  for (const auto& p : parts) {
+    merged.Merge(p);
+  }
   EXPECT_EQ(merged.Buckets(), all.Buckets());
   EXPECT_EQ(merged.count(), all.count());
-  for (double q : kQuantiles) EXPECT_EQ(merged.Quantile(q), all.Quantile(q));
+  for (double q : kQuantiles) {
+    EXPECT_EQ(merged.Quantile(q), all.Quantile(q));
+  }
 }
 
 TEST(LatencySketchMergeTest, AcrossSchemasDownscalesTheFinerOne) {
@@ -518,8 +546,12 @@ TEST(LatencySketchMergeTest, AcrossSchemasDownscalesTheFinerOne) {
   ExpectSame(m1, m2);
   // Same as adding every bucket of `fine` mapped down three steps.
   std::map<int32_t, uint64_t> expected;
-  for (const auto& [i, c] : fine.Buckets()) expected[((i - 1) >> 3) + 1] += c;
-  for (const auto& [i, c] : coarse.Buckets()) expected[i] += c;
+  for (const auto& [i, c] : fine.Buckets()) {
+    expected[((i - 1) >> 3) + 1] += c;
+  }
+  for (const auto& [i, c] : coarse.Buckets()) {
+    expected[i] += c;
+  }
   const std::vector<std::pair<int32_t, uint64_t>> want(expected.begin(), expected.end());
   EXPECT_EQ(m1.Buckets(), want);
 }
@@ -530,7 +562,9 @@ TEST(LatencySketchMergeTest, SelfMergeDoublesEveryCount) {
   m.Merge(m);
   EXPECT_EQ(m.count(), 2 * a.count());
   std::vector<std::pair<int32_t, uint64_t>> doubled = a.Buckets();
-  for (auto& [i, c] : doubled) c *= 2;
+  for (auto& [i, c] : doubled) {
+    c *= 2;
+  }
   EXPECT_EQ(m.Buckets(), doubled);
 }
 
@@ -701,13 +735,17 @@ TEST(LatencySketchProtoTest, RejectsHostileInput) {
   w.mutable_positive_spans(0)->set_length(0xffffffffu);
   ExpectInvalid(w, "more than 4096 buckets");
   w = ValidWire();
-  for (int k = 0; k < 4; ++k) w.add_positive_spans()->set_length(0xffffffffu);
+  for (int k = 0; k < 4; ++k) {
+    w.add_positive_spans()->set_length(0xffffffffu);
+  }
   ExpectInvalid(w, "more than 4096 buckets");
 
   w = ValidWire();
   ExpectInvalid(w, "more than 1 buckets", SketchLimits{-4, 8, 1});
   w = ValidWire();
-  for (int k = 0; k < 5000; ++k) w.add_positive_spans();  // zero-length padding
+  for (int k = 0; k < 5000; ++k) {
+    w.add_positive_spans();  // zero-length padding
+  }
   ExpectInvalid(w, "spans exceed the limit of 4096 buckets");
 
   w = ValidWire();
@@ -745,7 +783,9 @@ TEST(LatencySketchProtoTest, EmptyAndNegativeSchemaRoundTrips) {
   EXPECT_FALSE(e->Quantile(0.5).has_value());
 
   LatencySketch coarse(-2, 100);
-  for (double v : {1e-6, 0.001, 0.5, 3.0, 1000.0}) coarse.Add(v);
+  for (double v : {1e-6, 0.001, 0.5, 3.0, 1000.0}) {
+    coarse.Add(v);
+  }
   coarse.ToProto(&wire);
   const absl::StatusOr<LatencySketch> back = LatencySketch::FromProto(wire);
   ASSERT_TRUE(back.ok()) << back.status();
