@@ -510,6 +510,39 @@ TEST(LatencySketchMergeTest, CommutativeAndAssociative) {
   EXPECT_EQ(ab_c.count(), 15000u);
 }
 
+TEST(LatencySketchMergeTest, AssociativeAndCommutativeUnderTheCap) {
+  // Spreads far apart force cap-driven downscaling while merging; the result must still not
+  // depend on the order.
+  auto make = [](uint64_t seed, double median) {
+    std::mt19937_64 rng(seed);
+    std::lognormal_distribution<double> d(std::log(median), 0.5);
+    LatencySketch s(6, 40);
+    for (int k = 0; k < 2000; ++k) s.Add(std::ldexp(std::ceil(std::ldexp(d(rng), 30)), -30));
+    return s;
+  };
+  const LatencySketch a = make(71, 0.002);
+  const LatencySketch b = make(72, 0.1);
+  const LatencySketch c = make(73, 5.0);
+  LatencySketch ab_c = a;
+  ab_c.Merge(b);
+  ab_c.Merge(c);
+  LatencySketch bc = b;
+  bc.Merge(c);
+  LatencySketch a_bc = a;
+  a_bc.Merge(bc);
+  LatencySketch ca = c;
+  ca.Merge(a);
+  LatencySketch ca_b = ca;
+  ca_b.Merge(b);
+  EXPECT_LT(ab_c.schema(), a.schema());
+  EXPECT_LE(ab_c.bucket_count(), 40u);
+  EXPECT_EQ(ab_c.Buckets(), a_bc.Buckets());
+  EXPECT_EQ(ab_c.Buckets(), ca_b.Buckets());
+  EXPECT_EQ(ab_c.schema(), a_bc.schema());
+  EXPECT_EQ(ab_c.schema(), ca_b.schema());
+  EXPECT_EQ(ab_c.count(), 6000u);
+}
+
 TEST(LatencySketchMergeTest, MergeEqualsAddingAllValues) {
   std::vector<double> values;
   std::mt19937_64 rng(5);
