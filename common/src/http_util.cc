@@ -68,6 +68,12 @@ absl::StatusOr<std::unique_ptr<ServerThread>> ServerThread::Start(httplib::Serve
     return absl::InvalidArgumentError(absl::StrCat("port ", port, " is out of range 0..65535"));
   }
   const std::string bind_host = host.empty() ? "0.0.0.0" : host;
+  // httplib's default socket options add SO_REUSEPORT, with which a second process silently
+  // shares a port that is in use; keep only SO_REUSEADDR so that a busy port is an error.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   int bound = -1;
   if (port == 0) {
     bound = server.bind_to_any_port(bind_host.c_str());

@@ -287,6 +287,24 @@ absl::Status InitLogging(const LoggingOptions& options) {
   return absl::OkStatus();
 }
 
+void AddLogFlags(ConfigLoader& loader, LogFlags* flags) {
+  loader.Add("log-level", &flags->level, "log level, or a spec such as warn,adapter.api=debug")
+      .Env("SPDLOG_LEVEL")
+      .Check([](const std::string& v) { return ParseLevelSpec(v).status(); });
+  loader.Add("log-format", &flags->format, "text (logfmt) or json").Check([](const std::string& v) {
+    return ParseLogFormat(v).status();
+  });
+}
+
+absl::Status InitLogging(const LogFlags& flags) {
+  LoggingOptions options;
+  options.level = flags.level.empty() ? "info" : flags.level;
+  absl::StatusOr<LogFormat> format = ParseLogFormat(flags.format);
+  if (!format.ok()) return format.status();
+  options.format = *format;
+  return InitLogging(options);
+}
+
 std::shared_ptr<spdlog::logger> Logger(std::string_view name) {
   LoggingState& state = State();
   std::lock_guard<std::mutex> lock(state.mu);

@@ -110,6 +110,25 @@ TEST_F(LoggingTest, EmptyLevelFallsBackToSpdlogLevelEnv) {
   ASSERT_EQ(Lines().size(), 1u);
 }
 
+TEST(LogFlagsTest, DeclaresLevelAndFormatWithSpdlogLevelEnv) {
+  LogFlags flags;
+  ConfigLoader loader("p", "d");
+  AddLogFlags(loader, &flags);
+  auto env = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "SPDLOG_LEVEL") return "debug,adapter.api=trace";
+    return std::nullopt;
+  };
+  ASSERT_TRUE(loader.Parse(std::vector<std::string>{"--log-format=json"}, env).ok());
+  EXPECT_EQ(flags.level, "debug,adapter.api=trace");
+  EXPECT_EQ(flags.format, "json");
+  ASSERT_TRUE(loader.Parse(std::vector<std::string>{"--log-level=warn"}, env).ok());
+  EXPECT_EQ(flags.level, "warn");  // the flag wins over SPDLOG_LEVEL
+  EXPECT_THAT(loader.Parse(std::vector<std::string>{"--log-level=loud"}, env).status().message(),
+              HasSubstr("--log-level: log level \"loud\""));
+  EXPECT_THAT(loader.Parse(std::vector<std::string>{"--log-format=xml"}, env).status().message(),
+              HasSubstr("--log-format: log format \"xml\" is not one of text, json"));
+}
+
 TEST(LevelSpecTest, ParsesAndRejects) {
   const auto spec = ParseLevelSpec(" debug , sidecar.proxy = trace,adapter.api=off");
   ASSERT_TRUE(spec.ok()) << spec.status();

@@ -52,7 +52,9 @@ void ServeMetrics(httplib::Server& server,
 class ServerThread final {
  public:
   /// Binds host:port (host "" means all interfaces) and starts serving. Returns Unavailable
-  /// when the address cannot be bound. When Start returns, the server accepts connections.
+  /// when the address cannot be bound (also when another socket holds it: the server's socket
+  /// options are set to SO_REUSEADDR only, without httplib's default SO_REUSEPORT). When Start
+  /// returns, the server accepts connections.
   static absl::StatusOr<std::unique_ptr<ServerThread>> Start(httplib::Server& server,
                                                              const std::string& host, int port);
   ~ServerThread();

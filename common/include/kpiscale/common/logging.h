@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kpiscale/common/clock.h"
+#include "kpiscale/common/config.h"
 
 namespace kpiscale::common {
 
@@ -72,6 +73,19 @@ struct LoggingOptions {
 /// start-up, before threads log; tests may call it again.
 /// Thread-safety: not safe concurrently with logging.
 absl::Status InitLogging(const LoggingOptions& options);
+
+/// The two logging flags every program has, as plain config fields.
+struct LogFlags {
+  std::string level = "info";
+  std::string format = "text";
+};
+
+/// Declares `--log-level` (also from SPDLOG_LEVEL; checked with ParseLevelSpec) and
+/// `--log-format` (text|json) on a program's loader, bound to *flags.
+void AddLogFlags(ConfigLoader& loader, LogFlags* flags);
+
+/// InitLogging from the flags (stderr sink).
+absl::Status InitLogging(const LogFlags& flags);
 
 /// The logger of a subsystem, created on first use with the configured sink, format and level.
 /// Callers on hot paths keep the pointer instead of looking it up per event.
