@@ -47,7 +47,9 @@ enum class RespState { kNone, kHead, kBody, kDone, kTunnel };
 
 struct Conn : Pollable {
   explicit Conn(std::size_t max_head)
-      : Pollable(Kind::kClient), req_parser(max_head), resp_parser(max_head) {}
+      : Pollable(Kind::kClient),
+        req_parser(max_head),
+        resp_parser(std::max<std::size_t>(max_head, 64 * 1024)) {}
   int fd = -1;
   uint32_t events = 0;
   std::size_t index = 0;  // in Worker::conns_
@@ -428,6 +430,7 @@ void Worker::ReadClient(Conn* c) {
       }
       if (static_cast<std::size_t>(r) < sizeof(buf_)) break;
       if (c->in.size() >= options_.buffer_bytes) break;
+      if (c->up_out_pending() >= options_.buffer_bytes) break;
       continue;
     }
     if (r == 0) {
@@ -679,6 +682,7 @@ void Worker::FlushClient(Conn* c) {
   }
   if (c->active && !c->up_in.empty()) {
     AdvanceResponse(c);
+    if (!c->closed) UpdateInterest(c);
     return;
   }
   if (!c->active && c->close_after) {
@@ -690,7 +694,7 @@ void Worker::FlushClient(Conn* c) {
 
 void Worker::ReadUpstream(Conn* c) {
   while (!c->closed && c->up != nullptr) {
-    if (c->resp != RespState::kTunnel && c->out_pending() >= options_.buffer_bytes) break;
+    if (c->out_pending() >= options_.buffer_bytes) break;
     const ssize_t r = recv(c->up->fd, buf_, sizeof(buf_), 0);
     if (r > 0) {
       c->up_activity = now_;

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
@@ -46,10 +47,28 @@ absl::StatusOr<std::unique_ptr<Pusher>> Pusher::Create(PusherOptions options,
     return absl::NotFoundError(
         absl::StrCat("--adapter-token-file ", options.token_file, ": cannot open"));
   }
-  std::unique_ptr<Pusher> p(new Pusher(std::move(options), std::move(pod), stats));
   const std::size_t scheme_end = url.find("://") + 3;
   const std::size_t slash = url.find('/', scheme_end);
-  p->scheme_host_port_ = url.substr(0, slash);
+  const std::string authority = url.substr(scheme_end, slash - scheme_end);
+  std::string host = authority;
+  int port = https ? 443 : 80;
+  const std::size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
+    host = authority.substr(0, colon);
+    if (!absl::SimpleAtoi(authority.substr(colon + 1), &port) || port <= 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("--adapter-url '", url, "': bad port"));
+    }
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--adapter-url '", url, "': no host"));
+  }
+  std::unique_ptr<Pusher> p(new Pusher(std::move(options), std::move(pod), stats));
+  p->https_ = https;
+  p->host_ = host;
+  p->port_ = port;
   std::string prefix = slash == std::string::npos ? "" : url.substr(slash);
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   p->path_ = prefix + "/v1/reports";
@@ -102,18 +121,25 @@ void Pusher::Stop(std::chrono::milliseconds flush_deadline) {
 }
 
 int Pusher::Send(const std::string& body, std::string* error) {
-  httplib::Client client(scheme_host_port_);
-  client.set_connection_timeout(options_.timeout);
-  client.set_read_timeout(options_.timeout);
-  client.set_write_timeout(options_.timeout);
-  if (scheme_host_port_.rfind("https://", 0) == 0) {
-    client.enable_server_certificate_verification(!options_.insecure_skip_tls_verify);
-    if (!options_.ca_file.empty()) client.set_ca_cert_path(options_.ca_file.c_str());
+  if (client_ == nullptr) {
+    if (https_) {
+      auto ssl = std::make_unique<httplib::SSLClient>(host_, port_);
+      ssl->enable_server_certificate_verification(!options_.insecure_skip_tls_verify);
+      if (!options_.ca_file.empty()) ssl->set_ca_cert_path(options_.ca_file.c_str());
+      client_ = std::move(ssl);
+    } else {
+      client_ = std::make_unique<httplib::ClientImpl>(host_, port_);
+    }
+    client_->set_connection_timeout(options_.timeout);
+    client_->set_read_timeout(options_.timeout);
+    client_->set_write_timeout(options_.timeout);
+    client_->set_keep_alive(true);
   }
-  if (!options_.token_file.empty()) client.set_bearer_token_auth(ReadToken(options_.token_file));
-  auto res = client.Post(path_, body, "application/x-protobuf");
+  if (!options_.token_file.empty()) client_->set_bearer_token_auth(ReadToken(options_.token_file));
+  auto res = client_->Post(path_.c_str(), body, "application/x-protobuf");
   if (!res) {
     *error = httplib::to_string(res.error());
+    client_.reset();  // a fresh connection next time
     return -1;
   }
   if (res->status < 200 || res->status > 299) *error = res->body.substr(0, 200);

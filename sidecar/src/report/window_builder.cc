@@ -148,6 +148,7 @@ WindowBuilder::WindowBuilder(HttpLayout layout, SidecarStats* stats, const commo
     : layout_(std::move(layout)),
       stats_(stats),
       clock_(clock),
+      sequence_(static_cast<uint64_t>(std::max<int64_t>(clock.NowUnixMillis(), 0))),
       window_start_ms_(clock.NowUnixMillis()),
       http_scratch_(layout_) {}
 

@@ -16,6 +16,10 @@
 #include "kpiscale/sidecar/stats.h"
 #include "proto/report.pb.h"
 
+namespace httplib {
+class ClientImpl;
+}
+
 namespace kpiscale::sidecar {
 
 /// Where and how windows are pushed.
@@ -63,8 +67,11 @@ class Pusher {
   const PusherOptions options_;
   const kpiscale::v1::PodIdentity pod_;
   SidecarStats* const stats_;
-  std::string scheme_host_port_;
+  bool https_ = false;
+  std::string host_;
+  int port_ = 0;
   std::string path_;
+  std::unique_ptr<httplib::ClientImpl> client_;  // pusher thread only; kept alive between pushes
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -108,7 +108,9 @@ class WindowBuilder final : public SignalSink {
 
   /// Closes the open window at the current time and starts the next one. The HTTP signal is
   /// present whenever the proxy runs (zero requests is an observation); cache and db only when
-  /// something was observed. Sequence numbers start at 1 and increase by one per call.
+  /// something was observed. The first sequence number is the start time in Unix ms plus one,
+  /// then one more per call: a restarted sidecar (same pod UID) never reuses a sequence as long
+  /// as it closed fewer than 1,000 windows per second.
   kpiscale::v1::Window CloseWindow();
 
  private:
@@ -142,7 +144,7 @@ class WindowBuilder final : public SignalSink {
   DbAcc db_ ABSL_GUARDED_BY(data_mu_);
 
   std::mutex close_mu_;
-  uint64_t sequence_ ABSL_GUARDED_BY(close_mu_) = 0;
+  uint64_t sequence_ ABSL_GUARDED_BY(close_mu_);
   int64_t window_start_ms_ ABSL_GUARDED_BY(close_mu_);
   HttpAccumulator http_scratch_ ABSL_GUARDED_BY(close_mu_);
 };

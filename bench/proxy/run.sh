@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Proxy overhead in one run: the same nginx upstream reached directly, through kpiscale-sidecar,
+# through nginx (reverse proxy, upstream keepalive) and through HAProxy (http mode), each with one
+# worker/thread. For every target and run:
+#   * max throughput: wrk -t2 -c64 -d${DURATION}s (keep-alive)
+#   * fixed rate: kpiscale_rate_load at ${RATE} req/s over ${CONNS} keep-alive connections
+#     (open loop, latency from the due time), p50/p99; CPU seconds of the proxy processes per 1,000
+#     requests during that phase; RSS of the proxy processes after it.
+# Prints medians over ${RUNS} runs with min-max, and the added latency versus direct.
+# Usage: BUILD=build RUNS=5 DURATION=10 bench/proxy/run.sh
+set -euo pipefail
+BUILD=${BUILD:-build}
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-10}
+RATE=${RATE:-1000}
+CONNS=${CONNS:-64}
+SIDECAR=${SIDECAR:-$BUILD/sidecar/kpiscale-sidecar}
+LOAD=${LOAD:-$BUILD/bench/proxy/kpiscale_rate_load}
+for bin in "$SIDECAR" "$LOAD" nginx haproxy wrk python3; do
+  command -v "$bin" >/dev/null 2>&1 || [ -x "$bin" ] || { echo "missing: $bin" >&2; exit 2; }
+done
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "port $1 never opened" >&2
+  exit 1
+}
+
+UP=$(free_port); NG=$(free_port); HA=$(free_port); SC=$(free_port); SCM=$(free_port)
+mkdir -p "$WORK/up" "$WORK/ng"
+head -c 1024 /dev/zero | tr '\0' 'k' > "$WORK/up/index.html"
+cat > "$WORK/up/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/up/nginx.pid;
+error_log $WORK/up/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; root $WORK/up; location / { } }
+}
+NGINX
+cat > "$WORK/ng/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/ng/nginx.pid;
+error_log $WORK/ng/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NG;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGINX
+cat > "$WORK/haproxy.cfg" <<HAP
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+frontend fe
+  bind 127.0.0.1:$HA
+  default_backend app
+backend app
+  http-reuse always
+  server app 127.0.0.1:$UP
+HAP
+
+nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" & PIDS+=($!); UP_PID=$!
+nginx -p "$WORK/ng" -c "$WORK/ng/nginx.conf" & PIDS+=($!); NG_PID=$!
+haproxy -db -f "$WORK/haproxy.cfg" & PIDS+=($!); HA_PID=$!
+"$SIDECAR" --listen=127.0.0.1:$SC --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$SCM \
+  --log-level=warn >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" & PIDS+=($!); SC_PID=$!
+for p in $UP $NG $HA $SC; do wait_port "$p"; done
+
+# The processes whose CPU and RSS count for a target (nginx: master and worker).
+procs() {
+  case $1 in
+    direct) echo "" ;;
+    sidecar) echo "$SC_PID" ;;
+    nginx) echo "$NG_PID $(pgrep -P "$NG_PID" | tr '\n' ' ')" ;;
+    haproxy) echo "$HA_PID" ;;
+  esac
+}
+port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; nginx) echo $NG ;; haproxy) echo $HA ;; esac; }
+cpu_ticks() {
+  local total=0
+  for p in $1; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo $total
+}
+rss_kb() {
+  local total=0
+  for p in $1; do total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done
+  echo $total
+}
+HZ=$(getconf CLK_TCK)
+RESULTS="$WORK/results.txt"
+: > "$RESULTS"
+for run in $(seq 1 "$RUNS"); do
+  for target in direct sidecar nginx haproxy; do
+    port=$(port_of $target)
+    rps=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
+    pids=$(procs $target)
+    before=$(cpu_ticks "$pids")
+    line=$("$LOAD" 127.0.0.1 "$port" / "$RATE" "$DURATION" "$CONNS")
+    after=$(cpu_ticks "$pids")
+    rss=$(rss_kb "$pids")
+    echo "run=$run target=$target rps=$rps cpu_ticks=$((after - before)) hz=$HZ rss_kb=$rss $line" | tee -a "$RESULTS"
+  done
+done
+
+python3 - "$RESULTS" "$RATE" "$DURATION" <<'PY'
+import re, statistics, sys
+path, rate, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+rows = [dict(kv.split("=") for kv in line.split()) for line in open(path) if line.strip()]
+targets = ["direct", "sidecar", "nginx", "haproxy"]
+def series(t, key, f=float):
+    return [f(r[key]) for r in rows if r["target"] == t]
+def fmt(vals, unit="", digits=1):
+    m = statistics.median(vals)
+    return f"{m:.{digits}f}{unit} ({min(vals):.{digits}f}–{max(vals):.{digits}f})"
+runs = {t: [r for r in rows if r["target"] == t] for t in targets}
+print(f"\n| target | max req/s (wrk -c64) | p50 µs @{rate:.0f}/s | p99 µs @{rate:.0f}/s | added p50 µs | added p99 µs | CPU s / 1k req | RSS MB |")
+print("|---|---|---|---|---|---|---|---|")
+for t in targets:
+    rps = series(t, "rps")
+    p50 = series(t, "p50_us"); p99 = series(t, "p99_us")
+    # Added latency is computed per run against the direct run of the same round.
+    add50 = [float(a["p50_us"]) - float(d["p50_us"]) for a, d in zip(runs[t], runs["direct"])]
+    add99 = [float(a["p99_us"]) - float(d["p99_us"]) for a, d in zip(runs[t], runs["direct"])]
+    reqs = rate * duration
+    cpu = [float(r["cpu_ticks"]) / float(r["hz"]) / (reqs / 1000.0) for r in runs[t]]
+    rss = [float(r["rss_kb"]) / 1024.0 for r in runs[t]]
+    if t == "direct":
+        print(f"| {t} | {fmt(rps,'',0)} | {fmt(p50)} | {fmt(p99)} | – | – | – | – |")
+    else:
+        print(f"| {t} | {fmt(rps,'',0)} | {fmt(p50)} | {fmt(p99)} | {fmt(add50)} | {fmt(add99)} | {fmt(cpu,'',4)} | {fmt(rss,'',1)} |")
+PY
