@@ -113,7 +113,7 @@ int RunSimulate(const SimulateArgs& a, std::ostream& out, std::ostream& err) {
       break;
     }
     if (a.trace_file.empty()) {
-      opt.duration = opt.config.sync_period * (std::max(1, a.ticks) - 1) + 1;
+      opt.duration = (opt.config.sync_period + opt.drift) * (std::max(1, a.ticks) - 1) + 1;
     }
     const double interval = a.interval_s < 0 ? a.sync_period_s : a.interval_s;
     if (interval > 0) {
