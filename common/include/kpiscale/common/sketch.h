@@ -24,7 +24,9 @@ inline constexpr int kMaxSketchSchema = 8;
 inline constexpr double kMaxSketchValue = 1e15;
 
 /// Index of the Prometheus native-histogram bucket holding v > 0 at the given schema (-4..8):
-/// bucket i covers (2^((i-1)/2^schema), 2^(i/2^schema)]. Uses frexp and a table, no log().
+/// bucket i covers (2^((i-1)/2^schema), 2^(i/2^schema)]. No log(): the exponent and the top
+/// mantissa bits (what frexp splits; frexp itself only for denormals) index a per-schema table,
+/// then one comparison settles the bucket. Boundaries are exp2(k/2^schema), correctly rounded.
 /// Values within an ULP of a boundary may index one bucket off from Prometheus' own tables.
 /// Precondition: v finite and > 0, schema in range (checked in debug builds). Thread-safe.
 int32_t NativeBucketIndex(double v, int schema);
@@ -50,26 +52,27 @@ struct SketchLimits {
 /// A mergeable latency distribution (a DDSketch pinned to native-histogram buckets).
 ///
 /// Values are seconds. Values at or below the zero threshold land in the zero bucket; all other
-/// values land in bucket NativeBucketIndex(v, schema). Count and sum are exact (the sum is a
-/// double). Quantile(q) estimates the sample of 0-based rank floor(q * (count - 1)) in sorted
-/// order: it finds the bucket (γ^(i-1), γ^i] holding that rank and returns 2γ^i / (γ + 1),
-/// clamped to the observed min and max (q = 0 and q = 1 return them exactly when they were
-/// observed by Add rather than derived from wire buckets). The relative error against the true
-/// sample is therefore at most SketchRelativeError(schema) = (γ - 1) / (γ + 1) for ANY distribution
-/// — at the default schema 5 (γ = 2^(1/32)) that is ≤ 1.083%. Ranks in the zero bucket return
-/// max(0, min) (absolute error ≤ zero threshold).
+/// values land in bucket NativeBucketIndex(v, schema). Count is exact and sum is the plain
+/// double sum of the values (neither is estimated from buckets). Quantile(q) estimates the sample
+/// of 0-based rank floor(q * (count - 1)) in sorted order: it finds the bucket (γ^(i-1), γ^i]
+/// holding that rank and returns 2γ^i / (γ + 1), clamped to the observed min and max (q = 0 and q =
+/// 1 return them exactly when they were observed by Add rather than derived from wire buckets). The
+/// relative error against the true sample is therefore at most SketchRelativeError(schema) = (γ -
+/// 1) / (γ + 1) for ANY distribution — at the default schema 5 (γ = 2^(1/32)) that is ≤ 1.083%.
+/// Ranks in the zero bucket return max(0, min) (absolute error ≤ zero threshold).
 ///
 /// Bucket cap: the sketch keeps its buckets as one dense run from the lowest to the highest
 /// non-empty index. When that run would exceed max_buckets, the sketch downscales (schema - k,
-/// bucket i → ((i - 1) >> k) + 1) until it fits, so bucket_count() ≤ max_buckets always; each
+/// bucket i → ((i - 1) >> k) + 1) until it fits, so bucket_count() ≤ max_buckets; each
 /// step doubles γ and hence roughly doubles the error bound (schema() reports the current one).
 /// At the default cap of 160, schema 5 covers 5 octaves (e.g. 10 ms – 320 ms); wider data is
 /// held at a lower schema. The cap cannot be enforced below schema -4 (at most ~140 buckets
 /// cover every double there).
 ///
 /// Merge adds counts; when schemas differ, the finer sketch's buckets are downscaled to the
-/// coarser schema first. Merging is exactly associative and commutative for bucket counts,
-/// count, zero count, schema, min and max (the double sum up to rounding).
+/// coarser schema first. For sketches with equal caps and zero thresholds, merging is exactly
+/// associative and commutative for bucket counts, count, zero count, schema, min and max (the
+/// double sum up to rounding), also when the cap forces downscaling on the way.
 ///
 /// Thread-safety: none; one writer, or external locking. Copyable and movable.
 class LatencySketch {
