@@ -26,7 +26,7 @@ inline constexpr double kMaxSketchValue = 1e15;
 /// Index of the Prometheus native-histogram bucket holding v > 0 at the given schema (-4..8):
 /// bucket i covers (2^((i-1)/2^schema), 2^(i/2^schema)]. No log(): the exponent and the top
 /// mantissa bits (what frexp splits; frexp itself only for denormals) index a per-schema table,
-/// then one comparison settles the bucket. Boundaries are exp2(k/2^schema), correctly rounded.
+/// then one comparison settles the bucket. Boundaries are exp2(k/2^schema) from libm.
 /// Values within an ULP of a boundary may index one bucket off from Prometheus' own tables.
 /// Precondition: v finite and > 0, schema in range (checked in debug builds). Thread-safe.
 int32_t NativeBucketIndex(double v, int schema);
