@@ -230,6 +230,14 @@ TEST(SketchAccuracyTest, ParetoHeavyTail) {
   ExpectAccurate(v, {5, 3}, "pareto");
 }
 
+TEST(SketchAccuracyTest, EverySchemaMeetsItsBound) {
+  std::mt19937_64 rng(6);
+  std::lognormal_distribution<double> d(std::log(0.05), 2.0);
+  std::vector<double> v(20001);
+  for (auto& x : v) x = d(rng);
+  ExpectAccurate(v, {-4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8}, "lognormal wide");
+}
+
 TEST(SketchAccuracyTest, ConstantIsExact) {
   std::vector<double> v(kSamples, 0.123);
   ExpectAccurate(v, {5}, "constant");
