@@ -2,15 +2,20 @@
 """The PostgreSQL init script shipped in ConfigMap production/postgres-init, run on a real
 PostgreSQL 15 the way the postgres image runs docker-entrypoint-initdb.d (psql as the superuser,
 ON_ERROR_STOP, POSTGRES_PASSWORD in the environment), twice, to prove it creates the
-failure_logs schema and is idempotent.
+failure_logs schema and is idempotent. Its migration must be the failure agent's migration 1
+verbatim; when the failure-agent target is built (KPISCALE_FAILURE_AGENT_BIN), the real agent is
+also started on the initialized database and must find its schema in place and serve requests.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
+import urllib.request
 
 import artifacts_paths as paths
 import check_manifests
@@ -18,6 +23,8 @@ import strict_yaml
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PASSWORD = "s3cret-for-test"
+AGENT_BIN = os.environ.get("KPISCALE_FAILURE_AGENT_BIN", "")
+AGENT_DB = os.path.join(paths.SOURCE_DIR, "examples", "failure-agent", "db.cc")
 
 
 def free_port():
@@ -88,6 +95,15 @@ class PostgresSchema(unittest.TestCase):
                            "-h", host or self.data, "-p", str(self.port), "-U", user,
                            "-d", "failures", "-c", query, env=env)
 
+    def test_migration_is_the_failure_agents_migration_1(self):
+        with open(AGENT_DB, encoding="utf-8") as f:
+            agent = re.findall(r'R"sql\((.*?)\)sql"', f.read(), re.S)
+        self.assertGreaterEqual(len(agent), 1, "no migration found in db.cc")
+        script = "".join(self.scripts.values())
+        m = re.search(r"-- migration 1 \(verbatim\)\n(.*?)-- end of migration 1", script, re.S)
+        self.assertIsNotNone(m)
+        self.assertEqual(m.group(1).strip(), agent[0].strip())
+
     def test_schema_is_created_idempotently_and_usable(self):
         for attempt in (1, 2):
             for proc in self.run_init():
@@ -105,10 +121,13 @@ class PostgresSchema(unittest.TestCase):
             "(service_name, status, created_at DESC)", "(status, created_at DESC)"]))
         owner = self.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'failure_logs'")
         self.assertEqual(owner.stdout.strip(), "failure_agent")
+        versions = self.sql("SELECT version FROM schema_migrations ORDER BY 1")
+        self.assertEqual(versions.stdout.split(), ["1"])
 
         # The application's login works over TCP with the Secret's password, not without it.
-        ok = self.sql("INSERT INTO failure_logs (service_name, status, created_at) VALUES "
-                      "('build', 'failed', '2025-06-01'), ('deploy', 'failed', '2031-01-01') "
+        ok = self.sql("INSERT INTO failure_logs (service_name, status, error_message, created_at) "
+                      "VALUES ('build', 'open', 'exit 1', '2025-06-01'), "
+                      "('deploy', 'resolved', 'timeout', '2031-01-01') "
                       "RETURNING tableoid::regclass", user="failure_agent", password=PASSWORD,
                       host="127.0.0.1")
         self.assertEqual(ok.returncode, 0, ok.stderr)
@@ -119,6 +138,39 @@ class PostgresSchema(unittest.TestCase):
         ext = self.sql("SELECT extname FROM pg_extension WHERE extname = 'pg_stat_statements'")
         self.assertEqual(ext.stdout.strip(), "pg_stat_statements")
 
+        if AGENT_BIN:
+            self.check_agent_on_initialized_database()
+
+    def check_agent_on_initialized_database(self):
+        """The real failure agent, with the manifest's DSN shape, migrates nothing and serves."""
+        port = free_port()
+        dsn = (f"host=127.0.0.1 port={self.port} dbname=failures user=failure_agent "
+               f"password={PASSWORD}")
+        log_path = os.path.join(self.work, "agent.log")
+        with open(log_path, "wb") as log:
+            agent = subprocess.Popen([AGENT_BIN, f"--listen=127.0.0.1:{port}",
+                                      f"--database-dsn={dsn}", "--redis=", "--pool-min=1"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 30
+                body = None
+                while body is None:
+                    self.assertIsNone(agent.poll(), "failure agent exited")
+                    try:
+                        with urllib.request.urlopen(
+                                f"http://127.0.0.1:{port}/api/v1/failures?service=build",
+                                timeout=5) as r:
+                            self.assertEqual(r.status, 200)
+                            body = r.read().decode()
+                    except OSError:
+                        self.assertLess(time.monotonic(), deadline, "agent never answered")
+                        time.sleep(0.1)  # poll interval; the answer decides
+                self.assertIn("exit 1", body)
+            finally:
+                agent.terminate()
+                agent.wait(timeout=30)
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            self.assertNotIn("migration_applied", f.read())
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
