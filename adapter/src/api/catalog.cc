@@ -69,6 +69,9 @@ MetricValue Ratio(uint64_t num, uint64_t den) {
 }
 
 MetricValue FromDouble(double d) {
+  // Sums of float durations carry noise in the last bits (3 x 0.1 = 0.30000000000000004);
+  // quantities round up to the next nano, so snap to the nearest nano first.
+  if (std::isfinite(d) && std::fabs(d) < 9e6) d = std::round(d * 1e9) / 1e9;
   MetricValue v;
   v.quantity = common::FormatMetricQuantity(d);
   v.value = d;

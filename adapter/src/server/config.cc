@@ -10,39 +10,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kpiscale/common/config.h"
 #include "kpiscale/common/logging.h"
 
 namespace kpiscale::adapter {
 
 absl::StatusOr<int64_t> ParseDurationMs(const std::string& text) {
-  if (text.empty()) return absl::InvalidArgumentError("empty duration");
-  std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
-    ++i;
+  // Bare numbers are seconds, as in the YAML examples; everything else is Go syntax.
+  if (!text.empty() && text.find_first_not_of("0123456789.") == std::string::npos) {
+    return ParseDurationMs(text + "s");
   }
-  if (i == 0) return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", text, "\""));
-  char* end = nullptr;
-  const std::string number = text.substr(0, i);
-  const double v = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(v)) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", text, "\""));
-  }
-  const std::string unit = text.substr(i);
-  double ms = 0;
-  if (unit.empty() || unit == "s") {
-    ms = v * 1000;
-  } else if (unit == "ms") {
-    ms = v;
-  } else if (unit == "m") {
-    ms = v * 60'000;
-  } else if (unit == "h") {
-    ms = v * 3'600'000;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid duration \"", text, "\": unit must be ms, s, m or h"));
-  }
-  if (ms > 1e12) return absl::InvalidArgumentError(absl::StrCat("duration too long: ", text));
-  return static_cast<int64_t>(std::llround(ms));
+  auto d = common::ParseDuration(text);
+  if (!d.ok()) return absl::InvalidArgumentError(d.status().message());
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d).count();
 }
 
 absl::Status AdapterConfig::Validate() const {

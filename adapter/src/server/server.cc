@@ -23,6 +23,7 @@
 #include "kpiscale/adapter/written_metrics.h"
 #include "kpiscale/common/http_util.h"
 #include "kpiscale/common/logging.h"
+#include "kpiscale/common/process_metrics.h"
 #include "kpiscale/common/status.h"
 
 namespace kpiscale::adapter {
@@ -143,7 +144,10 @@ class AdapterServerImpl final : public AdapterServer {
                            res.set_content(r.body, "application/json");
                          });
     metrics_server_ = std::make_unique<httplib::Server>();
-    common::ServeMetrics(*metrics_server_, {registry_});
+    common::ProcessCollector::Options po;
+    po.component = "adapter";
+    process_ = std::make_shared<common::ProcessCollector>(po);
+    common::ServeMetrics(*metrics_server_, {registry_, process_});
 
     KPISCALE_ASSIGN_OR_RETURN(
         ingest_thread_,
@@ -259,6 +263,7 @@ class AdapterServerImpl final : public AdapterServer {
   AdapterConfig config_;
   const common::Clock& clock_;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<common::ProcessCollector> process_;
   std::unique_ptr<AdapterMetrics> metrics_;
   WindowStorePtr store_;
   WrittenMetrics written_;
