@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "kpiscale-sidecar: transparent HTTP/1.1 proxy and Redis/PostgreSQL observer that "
       "pushes 1-second KPI windows to kpiscale-adapter"};
+  // Kubernetes style: a flag given twice takes the last value (--slo-threshold accumulates).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", std::string("kpiscale-sidecar ") + KPISCALE_VERSION);
   std::string push_interval = "1s", header_timeout = "10s", idle_timeout = "60s",
               connect_timeout = "2s", upstream_timeout = "60s", shutdown_grace = "20s",
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
                  "windows kept while the adapter is unreachable")
       ->capture_default_str();
   app.add_option("--slo-threshold", slo, "latency SLO threshold(s), e.g. 200ms (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->capture_default_str();
   app.add_option("--routes", config.routes_file, "route templates for the Prometheus route label");
   app.add_option("--pod-labels-file", config.pod_labels_file, "downward API labels file");

@@ -122,7 +122,12 @@ bool IsHopByHop(std::string_view name, const Head& head) {
   for (std::string_view h : kHopByHop) {
     if (EqualsIgnoreCase(name, h)) return true;
   }
-  // Headers named in Connection are hop-by-hop too.
+  // Headers named in Connection are hop-by-hop too, except the framing headers: dropping
+  // Content-Length or Transfer-Encoding would let the body be read as the next message.
+  if (EqualsIgnoreCase(name, "content-length") || EqualsIgnoreCase(name, "transfer-encoding") ||
+      EqualsIgnoreCase(name, "host")) {
+    return false;
+  }
   bool named = false;
   for (const Header& h : head.headers) {
     if (!EqualsIgnoreCase(h.name, "connection")) continue;

@@ -42,7 +42,7 @@ class AdapterEndToEndTest : public ::testing::Test {
   std::unique_ptr<SidecarProcess> StartPod(const std::string& name) {
     return SidecarProcess::Start(
         {"--listen=127.0.0.1:0", "--upstream=127.0.0.1:" + std::to_string(upstream_.port()),
-         "--metrics-listen=", "--push-interval=200ms", "--slo-threshold=1s",
+         "--metrics-listen=127.0.0.1:0", "--push-interval=200ms", "--slo-threshold=1s",
          "--workload=deployment/web",
          "--adapter-url=http://127.0.0.1:" + std::to_string(adapter_->ingest_port),
          "--log-level=warn"},

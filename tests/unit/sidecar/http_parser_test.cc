@@ -227,3 +227,22 @@ TEST(RewriteTest, SimpleResponse) {
 
 }  // namespace
 }  // namespace kpiscale::sidecar::http
+
+namespace kpiscale::sidecar::http {
+namespace {
+
+TEST(RewriteTest, ConnectionCannotRemoveFramingHeaders) {
+  HeadParser parser(8192);
+  Head head;
+  ASSERT_EQ(parser.ParseRequest("POST / HTTP/1.1\r\nHost: h\r\nConnection: Content-Length, Host\r\n"
+                                "Content-Length: 3\r\n\r\n",
+                                &head),
+            ParseStatus::kDone);
+  std::string out;
+  WriteUpstreamRequestHead(head, "1.1.1.1", &out);
+  EXPECT_NE(out.find("Content-Length: 3\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Host: h\r\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace kpiscale::sidecar::http
