@@ -1,6 +1,6 @@
 // Replays a fuzz target over its seed corpus and a fixed number of deterministic mutations of the
-// seeds, so that every build (including ASan+UBSan with gcc) exercises the target without libFuzzer.
-// Usage: <binary> CORPUS_DIR [MUTATIONS]
+// seeds, so that every build (including ASan+UBSan with gcc) exercises the target without
+// libFuzzer. Usage: <binary> CORPUS_DIR [MUTATIONS]
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,7 +27,9 @@ std::vector<std::string> ReadCorpus(const std::filesystem::path& dir) {
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
     std::ifstream in(file, std::ios::binary);
-    seeds.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    seeds.push_back(std::move(bytes).str());
   }
   return seeds;
 }
