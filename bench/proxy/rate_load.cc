@@ -107,13 +107,17 @@ int main(int argc, char** argv) {
       }
       ++sent;
     }
-    int timeout_ms = 1;
+    // Sleep exactly until the next due time (nanosecond timeout: no spinning, no rounding).
+    std::chrono::nanoseconds wait = std::chrono::milliseconds(100);
     if (sent < total) {
       const auto due = start + std::chrono::duration_cast<Clock::duration>(interval * sent);
-      timeout_ms = static_cast<int>(std::max<int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count()));
+      wait =
+          std::min(wait, std::max(std::chrono::nanoseconds(0),
+                                  std::chrono::duration_cast<std::chrono::nanoseconds>(due - now)));
     }
-    const int n = epoll_wait(ep, events, 128, std::min(timeout_ms, 100));
+    const timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
+                      static_cast<long>(wait.count() % 1'000'000'000)};
+    const int n = epoll_pwait2(ep, events, 128, &ts, nullptr);
     now = Clock::now();
     for (int i = 0; i < n; ++i) {
       Conn& c = conns[events[i].data.u32];

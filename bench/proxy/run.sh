@@ -20,6 +20,7 @@ for bin in "$SIDECAR" "$LOAD" nginx haproxy wrk python3; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "$bin" ] || { echo "missing: $bin" >&2; exit 2; }
 done
 WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers run as nobody
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -118,9 +119,9 @@ cpu_ticks() {
   done
   echo $total
 }
-rss_kb() {
+rss_kb() {  # $1 pids, $2 VmRSS or RssAnon
   local total=0
-  for p in $1; do total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done
+  for p in $1; do total=$((total + $(awk "/$2/ {print \$2}" "/proc/$p/status"))); done
   echo $total
 }
 HZ=$(getconf CLK_TCK)
@@ -134,8 +135,9 @@ for run in $(seq 1 "$RUNS"); do
     before=$(cpu_ticks "$pids")
     line=$("$LOAD" 127.0.0.1 "$port" / "$RATE" "$DURATION" "$CONNS")
     after=$(cpu_ticks "$pids")
-    rss=$(rss_kb "$pids")
-    echo "run=$run target=$target rps=$rps cpu_ticks=$((after - before)) hz=$HZ rss_kb=$rss $line" | tee -a "$RESULTS"
+    rss=$(rss_kb "$pids" VmRSS)
+    anon=$(rss_kb "$pids" RssAnon)
+    echo "run=$run target=$target rps=$rps cpu_ticks=$((after - before)) hz=$HZ rss_kb=$rss anon_kb=$anon $line" | tee -a "$RESULTS"
   done
 done
 
@@ -150,8 +152,8 @@ def fmt(vals, unit="", digits=1):
     m = statistics.median(vals)
     return f"{m:.{digits}f}{unit} ({min(vals):.{digits}f}–{max(vals):.{digits}f})"
 runs = {t: [r for r in rows if r["target"] == t] for t in targets}
-print(f"\n| target | max req/s (wrk -c64) | p50 µs @{rate:.0f}/s | p99 µs @{rate:.0f}/s | added p50 µs | added p99 µs | CPU s / 1k req | RSS MB |")
-print("|---|---|---|---|---|---|---|---|")
+print(f"\n| target | max req/s (wrk -c64) | p50 µs @{rate:.0f}/s | p99 µs @{rate:.0f}/s | added p50 µs | added p99 µs | CPU s / 1k req | RSS MB | of which anon MB |")
+print("|---|---|---|---|---|---|---|---|---|")
 for t in targets:
     rps = series(t, "rps")
     p50 = series(t, "p50_us"); p99 = series(t, "p99_us")
@@ -161,8 +163,9 @@ for t in targets:
     reqs = rate * duration
     cpu = [float(r["cpu_ticks"]) / float(r["hz"]) / (reqs / 1000.0) for r in runs[t]]
     rss = [float(r["rss_kb"]) / 1024.0 for r in runs[t]]
+    anon = [float(r["anon_kb"]) / 1024.0 for r in runs[t]]
     if t == "direct":
-        print(f"| {t} | {fmt(rps,'',0)} | {fmt(p50)} | {fmt(p99)} | – | – | – | – |")
+        print(f"| {t} | {fmt(rps,'',0)} | {fmt(p50)} | {fmt(p99)} | – | – | – | – | – |")
     else:
-        print(f"| {t} | {fmt(rps,'',0)} | {fmt(p50)} | {fmt(p99)} | {fmt(add50)} | {fmt(add99)} | {fmt(cpu,'',4)} | {fmt(rss,'',1)} |")
+        print(f"| {t} | {fmt(rps,'',0)} | {fmt(p50)} | {fmt(p99)} | {fmt(add50)} | {fmt(add99)} | {fmt(cpu,'',4)} | {fmt(rss,'',1)} | {fmt(anon,'',1)} |")
 PY
