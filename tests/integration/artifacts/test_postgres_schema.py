@@ -42,10 +42,14 @@ class PostgresSchema(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         text = check_manifests.render(os.path.join(paths.MANIFESTS, "overlays", "local"))
-        cm = [d for d in strict_yaml.load_all(text, "local")
+        docs = strict_yaml.load_all(text, "local")
+        cm = [d for d in docs
               if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "postgres-init"]
         assert len(cm) == 1, "ConfigMap production/postgres-init not rendered"
         cls.scripts = cm[0]["data"]
+        cls.agent_args = [c for d in docs if d["kind"] == "Deployment"
+                          for c in d["spec"]["template"]["spec"]["containers"]
+                          if c["name"] == "failure-agent"][0]["args"]
         cls.work = tempfile.mkdtemp(prefix="kpiscale-pg-")
         os.chmod(cls.work, 0o755)
         cls.data = os.path.join(cls.work, "pg")
@@ -142,15 +146,26 @@ class PostgresSchema(unittest.TestCase):
             self.check_agent_on_initialized_database()
 
     def check_agent_on_initialized_database(self):
-        """The real failure agent, with the manifest's DSN shape, migrates nothing and serves."""
+        """The real failure agent, with the manifest's arguments (addresses moved to loopback
+        ports of this test, the password from PGPASSWORD as the Secret provides it), migrates
+        nothing and serves. Nothing listens on its Redis address: it must degrade, not fail."""
         port = free_port()
-        dsn = (f"host=127.0.0.1 port={self.port} dbname=failures user=failure_agent "
-               f"password={PASSWORD}")
+        args = []
+        for a in self.agent_args:
+            flag, _, value = a.partition("=")
+            if flag == "--listen":
+                value = f"127.0.0.1:{port}"
+            elif flag == "--redis":
+                value = f"127.0.0.1:{free_port()}"
+            elif flag == "--database-dsn":
+                self.assertIn("host=127.0.0.1 port=5433", value)
+                value = value.replace("port=5433", f"port={self.port}")
+            args.append(f"{flag}={value}")
         log_path = os.path.join(self.work, "agent.log")
         with open(log_path, "wb") as log:
-            agent = subprocess.Popen([AGENT_BIN, f"--listen=127.0.0.1:{port}",
-                                      f"--database-dsn={dsn}", "--redis=", "--pool-min=1"],
-                                     stdout=log, stderr=subprocess.STDOUT)
+            agent = subprocess.Popen([AGENT_BIN, *args, "--pool-min=1"], stdout=log,
+                                     stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PGPASSWORD": PASSWORD})
             try:
                 deadline = time.monotonic() + 30
                 body = None
