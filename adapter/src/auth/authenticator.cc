@@ -1,9 +1,13 @@
+// gcc -O2 reports a false -Wnull-dereference inside nlohmann::json's inlined accessors.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <fstream>
@@ -47,8 +51,7 @@ struct StoreCtxDeleter {
 std::string PercentDecode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
       i += 2;
@@ -123,9 +126,8 @@ class DelegatingAuthenticator final : public Authenticator {
     auto id = VerifyPeerCertificate(r.ssl, s.requestheader_ca_pem);
     if (absl::IsNotFound(id.status())) return std::optional<UserInfo>();
     if (!id.ok()) return id.status();
-    if (!s.allowed_names.empty() &&
-        std::find(s.allowed_names.begin(), s.allowed_names.end(), id->common_name) ==
-            s.allowed_names.end()) {
+    if (!s.allowed_names.empty() && std::find(s.allowed_names.begin(), s.allowed_names.end(),
+                                              id->common_name) == s.allowed_names.end()) {
       return absl::UnauthenticatedError(absl::StrCat("request-header client certificate CN ",
                                                      id->common_name, " is not allowed"));
     }
@@ -146,7 +148,7 @@ class DelegatingAuthenticator final : public Authenticator {
     }
     for (const auto& prefix : s.extra_prefixes) {
       for (const auto& [name, value] : r.headers) {
-        if (name.size() <= prefix.size() || !absl::StartsWith(name, prefix)) continue;
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
         std::string key = PercentDecode(std::string_view(name).substr(prefix.size()));
         absl::AsciiStrToLower(&key);
         u.extra[key].push_back(value);
@@ -155,8 +157,7 @@ class DelegatingAuthenticator final : public Authenticator {
     return std::optional<UserInfo>(std::move(u));
   }
 
-  absl::StatusOr<std::optional<UserInfo>> ClientCert(const AuthnSettings& s,
-                                                     const AuthRequest& r) {
+  absl::StatusOr<std::optional<UserInfo>> ClientCert(const AuthnSettings& s, const AuthRequest& r) {
     if (r.ssl == nullptr || s.client_ca_pem.empty()) return std::optional<UserInfo>();
     auto id = VerifyPeerCertificate(r.ssl, s.client_ca_pem);
     if (absl::IsNotFound(id.status())) return std::optional<UserInfo>();
@@ -187,11 +188,20 @@ class DelegatingAuthenticator final : public Authenticator {
 }  // namespace
 
 std::string_view BearerToken(std::string_view authorization) {
-  authorization = absl::StripAsciiWhitespace(authorization);
-  if (authorization.size() < 7 || !absl::EqualsIgnoreCase(authorization.substr(0, 7), "bearer ")) {
-    return {};
-  }
-  return absl::StripAsciiWhitespace(authorization.substr(7));
+  auto strip = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() &&
+           (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' || v.back() == '\n')) {
+      v.remove_suffix(1);
+    }
+    return v;
+  };
+  authorization = strip(authorization);
+  if (authorization.size() < 7) return {};
+  std::string scheme(authorization.substr(0, 7));
+  absl::AsciiStrToLower(&scheme);
+  if (scheme != "bearer ") return {};
+  return strip(authorization.substr(7));
 }
 
 absl::StatusOr<CertIdentity> VerifyPeerCertificate(const SSL* ssl, const std::string& ca_pem) {
@@ -277,8 +287,8 @@ absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
   auto res = client_->Post("/apis/authentication.k8s.io/v1/tokenreviews", req.dump());
   if (!res.ok() || (res->status != 201 && res->status != 200)) {
     if (stats_ != nullptr) ++stats_->kube_api_failures;
-    return absl::UnavailableError(
-        res.ok() ? absl::StrCat("TokenReview: HTTP ", res->status) : res.status().message());
+    return absl::UnavailableError(res.ok() ? absl::StrCat("TokenReview: HTTP ", res->status)
+                                           : res.status().message());
   }
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
@@ -292,9 +302,8 @@ absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
   if (!audiences_.empty() && st.contains("audiences") && st["audiences"].is_array()) {
     audience_ok = false;
     for (const auto& a : st["audiences"]) {
-      if (a.is_string() &&
-          std::find(audiences_.begin(), audiences_.end(), a.get<std::string>()) !=
-              audiences_.end()) {
+      if (a.is_string() && std::find(audiences_.begin(), audiences_.end(), a.get<std::string>()) !=
+                               audiences_.end()) {
         audience_ok = true;
       }
     }
@@ -328,9 +337,8 @@ absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
 IngestAuthenticator::IngestAuthenticator(std::shared_ptr<common::KubeClient> client,
                                          std::string audience, std::chrono::milliseconds ttl,
                                          const common::Clock& clock, AuthStats* stats)
-    : reviewer_(std::make_unique<TokenReviewer>(std::move(client),
-                                                std::vector<std::string>{std::move(audience)},
-                                                ttl, clock, stats)),
+    : reviewer_(std::make_unique<TokenReviewer>(
+          std::move(client), std::vector<std::string>{std::move(audience)}, ttl, clock, stats)),
       stats_(stats) {}
 
 absl::StatusOr<std::unique_ptr<IngestAuthenticator>> IngestAuthenticator::FromTokenFile(
@@ -362,13 +370,13 @@ absl::StatusOr<IngestIdentity> IngestAuthenticator::Authenticate(std::string_vie
   }
   KPISCALE_ASSIGN_OR_RETURN(UserInfo u, reviewer_->Review(std::string(token)));
   // Only pods' service accounts report: system:serviceaccount:<namespace>:<name>.
-  std::string_view name = u.name;
+  absl::string_view name = u.name;
   if (!absl::ConsumePrefix(&name, "system:serviceaccount:")) {
     return absl::PermissionDeniedError(
         absl::StrCat("user ", u.name, " is not a service account and may not report"));
   }
   const auto colon = name.find(':');
-  if (colon == std::string_view::npos || colon == 0) {
+  if (colon == absl::string_view::npos || colon == 0) {
     return absl::PermissionDeniedError(absl::StrCat("malformed service account ", u.name));
   }
   id.user = u.name;
@@ -383,12 +391,12 @@ absl::Status IngestAuthenticator::CheckPod(const IngestIdentity& identity, std::
                                            std::string_view pod_name) {
   if (!identity.ns.empty() && identity.ns != ns) {
     return absl::PermissionDeniedError(absl::StrCat(identity.user, " may not report for namespace ",
-                                                    ns, " (only ", identity.ns, ")"));
+                                                    std::string(ns), " (only ", identity.ns, ")"));
   }
   if (!identity.pod_name.empty() && identity.pod_name != pod_name) {
-    return absl::PermissionDeniedError(absl::StrCat(identity.user, " may not report for pod ", ns,
-                                                    "/", pod_name, " (only ", identity.pod_name,
-                                                    ")"));
+    return absl::PermissionDeniedError(absl::StrCat(identity.user, " may not report for pod ",
+                                                    std::string(ns), "/", std::string(pod_name),
+                                                    " (only ", identity.pod_name, ")"));
   }
   return absl::OkStatus();
 }

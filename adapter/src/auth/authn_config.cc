@@ -1,3 +1,6 @@
+// gcc -O2 reports a false -Wnull-dereference inside nlohmann::json's inlined accessors.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -45,7 +48,7 @@ absl::StatusOr<std::string> ReadPem(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<AuthnSettings> ParseAuthenticationConfigMap(const std::string& json,
-                                                          std::string* resource_version) {
+                                                           std::string* resource_version) {
   auto j = nlohmann::json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError("extension-apiserver-authentication: not a JSON object");
@@ -144,10 +147,11 @@ absl::Status AuthnConfigSource::Reload() {
   }
   KPISCALE_RETURN_IF_ERROR(ApplyOverrides(overrides_, &settings));
   auto log = common::Logger(common::loggers::kAdapterAuth);
-  log->info("msg=authentication_config_loaded resource_version={} client_ca={} "
-            "requestheader_ca={} allowed_names={}",
-            common::LogfmtValue(rv), !settings.client_ca_pem.empty(),
-            !settings.requestheader_ca_pem.empty(), settings.allowed_names.size());
+  log->info(
+      "msg=authentication_config_loaded resource_version={} client_ca={} "
+      "requestheader_ca={} allowed_names={}",
+      common::LogfmtValue(rv), !settings.client_ca_pem.empty(),
+      !settings.requestheader_ca_pem.empty(), settings.allowed_names.size());
   std::lock_guard lock(mu_);
   current_ = std::make_shared<const AuthnSettings>(std::move(settings));
   resource_version_ = rv;
@@ -164,7 +168,7 @@ void AuthnConfigSource::Loop() {
     if (auto st = Reload(); !st.ok()) {
       if (stats_ != nullptr) ++stats_->config_reload_failures;
       log->warn("msg=authentication_config_reload_failed keeping=last err={}",
-                common::LogfmtValue(st.message()));
+                common::LogfmtValue(std::string(st.message())));
     }
     lock.lock();
   }

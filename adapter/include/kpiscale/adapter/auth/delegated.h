@@ -47,7 +47,7 @@ struct AuthnSettings {
 /// Parses the ConfigMap JSON (as GET returns it). Lists are JSON arrays inside strings; absent
 /// keys keep the defaults. Also returns metadata.resourceVersion in *resource_version.
 absl::StatusOr<AuthnSettings> ParseAuthenticationConfigMap(const std::string& json,
-                                                          std::string* resource_version);
+                                                           std::string* resource_version);
 
 /// Flags that override the ConfigMap (unset = take the ConfigMap's value).
 struct AuthnOverrides {
