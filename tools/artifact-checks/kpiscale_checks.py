@@ -82,7 +82,7 @@ def expect(docs, overlay):
     init = b.find("ConfigMap", "postgres-init", WORKLOAD_NS)
     if pg is None or init is None:
         e("StatefulSet production/postgres and ConfigMap postgres-init are required")
-    elif not any("CREATE TABLE IF NOT EXISTS failure_logs" in v
+    elif not any(re.search(r"CREATE TABLE (IF NOT EXISTS )?failure_logs \(", v)
                  for v in init.get("data", {}).values()):
         e("ConfigMap production/postgres-init does not create the failure_logs table")
     if not b.by_kind.get("NetworkPolicy"):
