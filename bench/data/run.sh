@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Redis and PostgreSQL, direct vs through the kpiscale data observers, in one run:
-#   redis-benchmark (GET/SET, 50 connections, no pipelining) and pgbench (-S, -M extended,
-#   8 clients). Each pair runs RUNS times, alternating the order; the summary gives medians and
+#   redis-benchmark (GET/SET, 50 connections, no pipelining; GET over 1 connection) and
+#   pgbench (-S, -M extended, 8 clients). Each pair runs RUNS times, alternating the order; the summary gives medians and
 #   min–max of throughput and p99, the throughput ratio and the added p99.
 # Usage: bench/data/run.sh [BUILD_DIR]   (env: RUNS=5 REDIS_REQUESTS=100000 PGBENCH_SECONDS=5)
 set -euo pipefail
@@ -55,6 +55,9 @@ pgbench -i -q -s 5 -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres >/dev/null 2>
 redis_run() {  # target port -> appends "target test rps p99_ms" lines
   redis-benchmark -h 127.0.0.1 -p "$2" -t set,get -n "$REDIS_REQUESTS" -c 50 -P 1 --csv 2>/dev/null |
     tr -d '"' | awk -F, -v t="$1" 'NR > 1 { print t, $1, $2, $7 }' >>"$WORK/redis.txt"
+  # One connection: the per-request cost of the extra hop with the least CPU contention.
+  redis-benchmark -h 127.0.0.1 -p "$2" -t get -n $((REDIS_REQUESTS / 5)) -c 1 -P 1 --csv 2>/dev/null |
+    tr -d '"' | awk -F, -v t="$1" 'NR > 1 { print t, $1 "-c1", $2, $7 }' >>"$WORK/redis.txt"
 }
 pg_run() {  # target port
   local dir="$WORK/pglog-$1-$3"
