@@ -16,9 +16,9 @@ namespace kpiscale::sidecar {
 
 /// What the sidecar's flags say about Redis and PostgreSQL. An empty field turns its part off.
 struct DataObserverOptions {
-  std::string redis_listen;     // host:port the application connects to instead of Redis
-  std::string redis_upstream;   // host:port of the real Redis
-  std::string redis_info_url;   // redis://host:port, polled with INFO stats (server-wide)
+  std::string redis_listen;    // host:port the application connects to instead of Redis
+  std::string redis_upstream;  // host:port of the real Redis
+  std::string redis_info_url;  // redis://host:port, polled with INFO stats (server-wide)
   std::chrono::milliseconds redis_info_interval{1000};
   std::string postgres_listen;    // host:port the application connects to instead of PostgreSQL
   std::string postgres_upstream;  // host:port of the real PostgreSQL
