@@ -756,7 +756,12 @@ absl::StatusOr<std::optional<Time>> CaseTime(const json& v) {
     return absl::InvalidArgumentError(absl::StrCat("invalid time ", v.dump()));
   }
   if (v.is_number_integer()) {
-    return std::optional<Time>(v.get<int64_t>() * kNanosPerSecond);
+    const int64_t secs =
+        v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX ? INT64_MAX : v.get<int64_t>();
+    if (secs > 1'000'000'000 || secs < -1'000'000'000) {
+      return absl::InvalidArgumentError(absl::StrCat("time out of range: ", v.dump()));
+    }
+    return std::optional<Time>(secs * kNanosPerSecond);
   }
   if (v.is_number_float()) return std::optional<Time>(Seconds(v.get<double>()));
   return absl::InvalidArgumentError(absl::StrCat("invalid time ", v.dump()));
@@ -765,7 +770,8 @@ absl::StatusOr<std::optional<Time>> CaseTime(const json& v) {
 absl::StatusOr<std::vector<CaseResult>> RunConformanceJson(const json& file,
                                                            const ConformanceOptions& options) {
   if (!file.is_object()) return absl::InvalidArgumentError("case file: expected a JSON object");
-  const std::string schema = file.value("schema", "");
+  const json& schema_json = Req(file, "schema");
+  const std::string schema = schema_json.is_string() ? schema_json.get<std::string>() : "";
   const json& cases = Req(file, "cases");
   if (!cases.is_array()) return absl::InvalidArgumentError("case file: no \"cases\" array");
   enum class Kind { kRc, kGroup, kBehavior, kDefaults, kController };
@@ -786,7 +792,9 @@ absl::StatusOr<std::vector<CaseResult>> RunConformanceJson(const json& file,
   std::vector<CaseResult> results;
   for (const json& c : cases) {
     CaseResult res;
-    res.id = c.value("id", "<no id>");
+    res.id = "<no id>";
+    if (c.is_object() && c.contains("id") && c["id"].is_string())
+      res.id = c["id"].get<std::string>();
     const Tag tag = ClassifyTag(c, options);
     if (tag.skip) {
       res.outcome = CaseResult::Outcome::kSkip;

@@ -135,6 +135,75 @@ absl::StatusOr<MetricSpec> MetricFromJson(const nlohmann::json& j) {
   return m;
 }
 
+// yaml-cpp 0.7 can loop allocating on invalid UTF-8, so the text is checked first.
+bool IsValidUtf8(const std::string& s, size_t* bad_offset) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      *bad_offset = i;
+      return false;
+    }
+    if (i + len > s.size()) {
+      *bad_offset = i;
+      return false;
+    }
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) {
+        *bad_offset = i;
+        return false;
+      }
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const bool overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      *bad_offset = i;
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// Splits a multi-document stream at "---" / "..." marker lines. yaml-cpp 0.7's LoadAll can
+// loop without end on some invalid input (a document starting with ','), so each document is
+// loaded on its own with YAML::Load.
+std::vector<std::string> SplitYamlDocuments(const std::string& text) {
+  std::vector<std::string> docs(1);
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(pos, end - pos);
+    const bool marker = (line.rfind("---", 0) == 0 || line.rfind("...", 0) == 0) &&
+                        (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    if (marker) {
+      docs.emplace_back();
+      if (line[0] == '-' && line.size() > 3) docs.back() += line.substr(4) + "\n";
+    } else {
+      docs.back() += line + "\n";
+    }
+    pos = end + 1;
+  }
+  return docs;
+}
+
 nlohmann::json YamlToJson(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
@@ -191,7 +260,7 @@ absl::StatusOr<double> QuantityDouble(const nlohmann::json& value) {
   return q->ToDouble();
 }
 
-absl::StatusOr<ScalingRules> ScalingRulesFromJson(const nlohmann::json& j) {
+absl::StatusOr<ScalingRules> ScalingRulesFromJsonImpl(const nlohmann::json& j) {
   ScalingRules r;
   if (const nlohmann::json* w = Child(j, "stabilizationWindowSeconds")) {
     KPISCALE_ASSIGN_OR_RETURN(r.stabilization_window_seconds,
@@ -267,7 +336,7 @@ nlohmann::json ScalingRulesToJson(const ScalingRules& r) {
   return j;
 }
 
-absl::StatusOr<HpaSpec> HpaSpecFromJson(const nlohmann::json& j) {
+absl::StatusOr<HpaSpec> HpaSpecFromJsonImpl(const nlohmann::json& j) {
   if (!j.is_object()) return absl::InvalidArgumentError("spec: expected an object");
   HpaSpec spec;
   if (const nlohmann::json* m = Child(j, "minReplicas")) {
@@ -287,10 +356,10 @@ absl::StatusOr<HpaSpec> HpaSpecFromJson(const nlohmann::json& j) {
   if (const nlohmann::json* b = Child(j, "behavior")) {
     Behavior behavior;
     if (const nlohmann::json* up = Child(*b, "scaleUp")) {
-      KPISCALE_ASSIGN_OR_RETURN(behavior.scale_up, ScalingRulesFromJson(*up));
+      KPISCALE_ASSIGN_OR_RETURN(behavior.scale_up, ScalingRulesFromJsonImpl(*up));
     }
     if (const nlohmann::json* down = Child(*b, "scaleDown")) {
-      KPISCALE_ASSIGN_OR_RETURN(behavior.scale_down, ScalingRulesFromJson(*down));
+      KPISCALE_ASSIGN_OR_RETURN(behavior.scale_down, ScalingRulesFromJsonImpl(*down));
     }
     spec.behavior = behavior;
   }
@@ -298,20 +367,32 @@ absl::StatusOr<HpaSpec> HpaSpecFromJson(const nlohmann::json& j) {
 }
 
 nlohmann::json YamlTextToJson(const std::string& yaml_text, int document_index) {
-  std::vector<YAML::Node> docs = YAML::LoadAll(yaml_text);
-  if (document_index < 0 || document_index >= static_cast<int>(docs.size())) return nullptr;
-  return YamlToJson(docs[static_cast<size_t>(document_index)]);
+  if (size_t bad = 0; !IsValidUtf8(yaml_text, &bad)) return nullptr;
+  try {
+    const std::vector<std::string> docs = SplitYamlDocuments(yaml_text);
+    if (document_index < 0 || document_index >= static_cast<int>(docs.size())) return nullptr;
+    return YamlToJson(YAML::Load(docs[static_cast<size_t>(document_index)]));
+  } catch (const YAML::Exception&) {
+    return nullptr;  // documented: invalid YAML gives null
+  }
 }
 
-absl::StatusOr<HpaSpec> ParseHpaManifest(const std::string& yaml_text) {
-  std::vector<YAML::Node> docs;
+absl::StatusOr<HpaSpec> ParseHpaManifestImpl(const std::string& yaml_text) {
+  if (size_t bad = 0; !IsValidUtf8(yaml_text, &bad)) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid UTF-8 at byte ", bad));
+  }
+  if (yaml_text.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("the manifest contains a NUL byte");
+  }
+  std::vector<nlohmann::json> docs;
   try {
-    docs = YAML::LoadAll(yaml_text);
+    for (const std::string& d : SplitYamlDocuments(yaml_text)) {
+      docs.push_back(YamlToJson(YAML::Load(d)));
+    }
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("invalid YAML: ", e.what()));
   }
-  for (const YAML::Node& d : docs) {
-    nlohmann::json j = YamlToJson(d);
+  for (const nlohmann::json& j : docs) {
     if (!j.is_object() || j.value("kind", "") != "HorizontalPodAutoscaler") continue;
     const std::string api = j.value("apiVersion", "");
     if (api != "autoscaling/v2" && api != "autoscaling/v2beta2") {
@@ -320,7 +401,7 @@ absl::StatusOr<HpaSpec> ParseHpaManifest(const std::string& yaml_text) {
     }
     const nlohmann::json* spec_json = Child(j, "spec");
     if (spec_json == nullptr) return absl::InvalidArgumentError("HorizontalPodAutoscaler: no spec");
-    KPISCALE_ASSIGN_OR_RETURN(HpaSpec spec, HpaSpecFromJson(*spec_json));
+    KPISCALE_ASSIGN_OR_RETURN(HpaSpec spec, HpaSpecFromJsonImpl(*spec_json));
     if (const nlohmann::json* md = Child(j, "metadata")) {
       spec.name = md->value("name", "");
       spec.namespace_name = md->value("namespace", "default");
@@ -347,6 +428,32 @@ absl::StatusOr<HpaSpec> ParseHpaManifest(const std::string& yaml_text) {
     return spec;
   }
   return absl::NotFoundError("no HorizontalPodAutoscaler document found");
+}
+
+// The parsers read loosely typed documents: a field of the wrong JSON type makes nlohmann throw,
+// which becomes an InvalidArgument error here instead of escaping.
+absl::StatusOr<ScalingRules> ScalingRulesFromJson(const nlohmann::json& rules) {
+  try {
+    return ScalingRulesFromJsonImpl(rules);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("behavior rules: ", e.what()));
+  }
+}
+
+absl::StatusOr<HpaSpec> HpaSpecFromJson(const nlohmann::json& spec) {
+  try {
+    return HpaSpecFromJsonImpl(spec);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("spec: ", e.what()));
+  }
+}
+
+absl::StatusOr<HpaSpec> ParseHpaManifest(const std::string& yaml_text) {
+  try {
+    return ParseHpaManifestImpl(yaml_text);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("HorizontalPodAutoscaler: ", e.what()));
+  }
 }
 
 absl::StatusOr<HpaSpec> LoadHpaManifest(const std::string& path) {

@@ -1,10 +1,15 @@
 #include "kpiscale/hpa/types.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace kpiscale::hpa {
 
 Duration Seconds(double seconds) {
+  // Saturate at ±1e9 s (about 31 years) so that sums of instants and durations never overflow.
+  constexpr double kLimit = 1e9;
+  if (std::isnan(seconds)) return 0;
+  seconds = std::clamp(seconds, -kLimit, kLimit);
   return static_cast<Duration>(std::llround(seconds * static_cast<double>(kNanosPerSecond)));
 }
 

@@ -97,3 +97,57 @@ TEST(SpecIo, QuantitiesRoundUpToMilli) {
 
 }  // namespace
 }  // namespace kpiscale::hpa
+
+namespace kpiscale::hpa {
+namespace {
+
+TEST(SpecIo, WrongJsonTypesAreErrorsNotExceptions) {
+  EXPECT_FALSE(ParseHpaManifest("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+                                "metadata: {name: [1]}\nspec: {maxReplicas: 3}\n")
+                   .ok());
+  EXPECT_FALSE(
+      HpaSpecFromJson(nlohmann::json::parse(R"({"maxReplicas": 3, "metrics": [{"type": 7}]})"))
+          .ok());
+  EXPECT_FALSE(ScalingRulesFromJson(nlohmann::json::parse(R"({"policies": [{"type": 1}]})")).ok());
+}
+
+}  // namespace
+}  // namespace kpiscale::hpa
+
+namespace kpiscale::hpa {
+namespace {
+
+TEST(SpecIo, InvalidUtf8IsRejectedBeforeYamlParsing) {
+  // A fuzz-found input on which yaml-cpp 0.7 allocates without bound.
+  const std::string input =
+      ",ime,cpu\n0,100m,,10M\x8a"
+      "30,200m,900m,2M\xff";
+  absl::StatusOr<HpaSpec> spec = ParseHpaManifest(input);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("invalid UTF-8 at byte"), std::string::npos);
+  EXPECT_TRUE(ParseHpaManifest("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+                               "metadata: {name: \"caf\xc3\xa9\"}\nspec: {maxReplicas: 3}\n")
+                  .ok());
+}
+
+}  // namespace
+}  // namespace kpiscale::hpa
+
+namespace kpiscale::hpa {
+namespace {
+
+TEST(SpecIo, InputThatMakesYamlLoadAllLoopIsAnError) {
+  // yaml-cpp 0.7's LoadAll never returns on this (found by the fuzz replay).
+  EXPECT_FALSE(ParseHpaManifest(",cpu,cpu@web-1\n0.100m,,10\n30,200m,900m,20\n").ok());
+}
+
+TEST(SpecIo, DocumentMarkersSplitTheStream) {
+  auto spec = ParseHpaManifest(
+      "kind: ConfigMap\n--- # the HPA\napiVersion: autoscaling/v2\n"
+      "kind: HorizontalPodAutoscaler\nspec: {maxReplicas: 4}\n...\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->max_replicas, 4);
+}
+
+}  // namespace
+}  // namespace kpiscale::hpa

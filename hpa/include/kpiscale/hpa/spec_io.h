@@ -33,7 +33,8 @@ absl::StatusOr<HpaSpec> LoadHpaManifest(const std::string& path);
 /// Same, from YAML text.
 absl::StatusOr<HpaSpec> ParseHpaManifest(const std::string& yaml_text);
 
-/// yaml-cpp node → JSON with Kubernetes-like scalar typing (ints, bools, null, strings).
+/// One YAML document → JSON with Kubernetes-like scalar typing (ints, bools, null, strings);
+/// null when the text is not valid YAML or has no such document.
 nlohmann::json YamlTextToJson(const std::string& yaml_text, int document_index);
 
 }  // namespace kpiscale::hpa

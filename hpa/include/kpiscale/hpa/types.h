@@ -20,7 +20,8 @@ inline constexpr Duration kNanosPerSecond = 1'000'000'000;
 /// greater than kZeroTime) for every duration the engine adds to it.
 inline constexpr Time kZeroTime = -(int64_t{1} << 61);
 
-/// Whole or fractional seconds to nanoseconds (rounded to the nearest nanosecond).
+/// Whole or fractional seconds to nanoseconds (rounded to the nearest nanosecond), saturating
+/// at ±1e9 s; NaN is 0.
 Duration Seconds(double seconds);
 /// Nanoseconds to seconds, for display.
 double ToSeconds(Duration d);
