@@ -1,5 +1,6 @@
 #include "kpiscale/common/logging.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/details/log_msg.h>
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -221,6 +222,23 @@ void ConfigureLocked(LoggingState& state, spdlog::logger& logger) {
   logger.flush_on(spdlog::level::warn);
 }
 
+// libprotobuf writes one stderr line per malformed message (e.g. "String field … contains
+// invalid UTF-8"), so any client could flood the log with bad bodies. Route its lines through a
+// named logger at a bounded rate instead.
+void ProtobufLogHandler(google::protobuf::LogLevel level, const char* filename, int line,
+                        const std::string& message) {
+  static RateLimitedLog* limiter = new RateLimitedLog(RealClock(), 10, std::chrono::seconds(60));
+  spdlog::level::level_enum spd = spdlog::level::debug;
+  if (level == google::protobuf::LOGLEVEL_WARNING || level == google::protobuf::LOGLEVEL_ERROR) {
+    spd = spdlog::level::warn;
+  } else if (level == google::protobuf::LOGLEVEL_FATAL) {
+    spd = spdlog::level::critical;
+  }
+  auto logger = Logger(loggers::kProtobuf);
+  KPISCALE_LOG_RATE_LIMITED(*limiter, logger, spd, "msg=protobuf_log at={}:{} text={}",
+                            filename == nullptr ? "?" : filename, line, LogfmtValue(message));
+}
+
 }  // namespace
 
 absl::StatusOr<LogFormat> ParseLogFormat(std::string_view text) {
@@ -284,6 +302,7 @@ absl::Status InitLogging(const LoggingOptions& options) {
   state.sink = options.sink ? options.sink : std::make_shared<spdlog::sinks::stderr_sink_mt>();
   state.sink->set_formatter(std::make_unique<KpiscaleFormatter>(options.format));
   for (auto& [name, logger] : state.loggers) ConfigureLocked(state, *logger);
+  google::protobuf::SetLogHandler(&ProtobufLogHandler);
   return absl::OkStatus();
 }
 

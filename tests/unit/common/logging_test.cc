@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "proto/report.pb.h"
 
 namespace kpiscale::common {
 namespace {
@@ -210,6 +211,24 @@ TEST_F(LoggingTest, LogEveryNLogsFirstAndEveryNth) {
   EXPECT_THAT(lines[0], ::testing::Not(HasSubstr("occurrences")));
   EXPECT_THAT(lines[1], HasSubstr("msg=query_failed i=3 occurrences=4"));
   EXPECT_THAT(lines[2], HasSubstr("msg=query_failed i=6 occurrences=7"));
+}
+
+TEST_F(LoggingTest, ProtobufComplaintsGoThroughTheRateLimitedLogger) {
+  Init(LogFormat::kText);
+  // A proto3 string with invalid UTF-8: libprotobuf logs an error per parse.
+  kpiscale::v1::PodIdentity pod;
+  pod.set_namespace_("ok");
+  std::string wire = pod.SerializeAsString();
+  wire.back() = '\xff';
+  for (int i = 0; i < 50; ++i) {
+    kpiscale::v1::PodIdentity parsed;
+    EXPECT_FALSE(parsed.ParseFromString(wire));
+  }
+  const auto lines = Lines();
+  ASSERT_GE(lines.size(), 1u);
+  EXPECT_LE(lines.size(), 10u);
+  EXPECT_THAT(lines[0], HasSubstr("logger=protobuf msg=protobuf_log"));
+  EXPECT_THAT(lines[0], HasSubstr("invalid UTF-8"));
 }
 
 TEST_F(LoggingTest, ConcurrentLoggingKeepsLinesWhole) {

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 
 #include "kpiscale/common/http_util.h"
@@ -370,6 +372,27 @@ TEST(ParseReportBatchTest, OversizedBodyIs413AndGarbageIs400) {
   EXPECT_EQ(HttpCodeOf(WithHttpCode(absl::UnavailableError("x"), 429)), 429);
   EXPECT_EQ(HttpCodeOf(absl::OkStatus()), 200);
   EXPECT_FALSE(AttachedHttpCode(absl::InternalError("x")).has_value());
+}
+
+std::string ReadSeed(const std::string& name) {
+  std::ifstream in(std::string(KPISCALE_SOURCE_DIR) + "/tests/fuzz/corpus/report/" + name,
+                   std::ios::binary);
+  EXPECT_TRUE(in.good()) << name;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The fuzz seeds cover both sides of the validator, so the replay starts from accepted and
+// refused bodies alike.
+TEST(ParseReportBatchTest, FuzzSeedsAreAcceptedOrRefusedAsNamed) {
+  for (const char* name : {"valid_full.bin", "minimal.bin", "server_wide.bin"}) {
+    const auto batch = ParseReportBatch(ReadSeed(name), ReportLimits{});
+    EXPECT_TRUE(batch.ok()) << name << ": " << batch.status();
+  }
+  const auto bad = ParseReportBatch(ReadSeed("invalid_counts.bin"), ReportLimits{});
+  EXPECT_THAT(bad.status().message(), HasSubstr("windows[1].sequence: duplicate sequence 1"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("windows[0].http.errors: 5 exceeds requests (1)"));
 }
 
 TEST(DownwardApiLabelsTest, ParsesGoQuotedValues) {

@@ -39,6 +39,8 @@ inline constexpr char kHpa[] = "hpa";
 inline constexpr char kCli[] = "cli";
 inline constexpr char kConfig[] = "config";
 inline constexpr char kMain[] = "main";
+/// libprotobuf's own messages (InitLogging routes them here, rate-limited).
+inline constexpr char kProtobuf[] = "protobuf";
 }  // namespace loggers
 
 enum class LogFormat {
@@ -69,8 +71,9 @@ struct LoggingOptions {
   spdlog::sink_ptr sink;
 };
 
-/// (Re)configures every logger, existing and future: sink, format and levels. Call once at
-/// start-up, before threads log; tests may call it again.
+/// (Re)configures every logger, existing and future: sink, format and levels. Also routes
+/// libprotobuf's log lines (one per malformed message) to the "protobuf" logger at most 10 per
+/// minute. Call once at start-up, before threads log; tests may call it again.
 /// Thread-safety: not safe concurrently with logging.
 absl::Status InitLogging(const LoggingOptions& options);
 
