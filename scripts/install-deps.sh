@@ -16,7 +16,7 @@ packages=(
   redis-server redis-tools postgresql postgresql-contrib prometheus wrk nginx-light haproxy
   openssl curl procps iproute2
   # artifact tests
-  python3 python3-yaml python3-jsonschema
+  python3 python3-yaml python3-jsonschema nodejs
 )
 
 missing=()
