@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -91,17 +92,6 @@ void AppendJsonString(std::string_view s, std::string& out) {
 
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-std::string FormatTimestamp(std::chrono::system_clock::time_point t) {
-  const auto since = t.time_since_epoch();
-  const auto secs = std::chrono::floor<std::chrono::seconds>(since);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
-  const std::time_t tt = static_cast<std::time_t>(secs.count());
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-}
-
 std::string_view LevelName(spdlog::level::level_enum level) {
   switch (level) {
     case spdlog::level::trace:
@@ -121,6 +111,8 @@ std::string_view LevelName(spdlog::level::level_enum level) {
   }
 }
 
+bool ScanLogfmt(std::string_view body, std::vector<std::pair<std::string, std::string>>* fields);
+
 // Renders every line either as logfmt or as one JSON object. The message body is a logfmt
 // body by convention; a body that is not logfmt becomes the value of msg.
 class KpiscaleFormatter final : public spdlog::formatter {
@@ -130,24 +122,35 @@ class KpiscaleFormatter final : public spdlog::formatter {
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const std::string_view body(msg.payload.data(), msg.payload.size());
     const std::string_view logger(msg.logger_name.data(), msg.logger_name.size());
-    std::string line;
-    line.reserve(body.size() + 96);
-    const auto fields = ParseLogfmt(body);
+    line_.clear();
+    const std::string_view ts = Timestamp(msg.time);
     if (format_ == LogFormat::kText) {
-      absl::StrAppend(&line, "ts=", FormatTimestamp(msg.time), " level=", AV(LevelName(msg.level)),
-                      " logger=", LogfmtValue(logger), " ");
-      if (fields.has_value()) {
-        line.append(body);
+      line_ += "ts=";
+      line_ += ts;
+      line_ += " level=";
+      line_ += LevelName(msg.level);
+      line_ += " logger=";
+      if (NeedsQuoting(logger)) {
+        line_ += LogfmtValue(logger);
       } else {
-        absl::StrAppend(&line, "msg=", LogfmtValue(body));
+        line_ += logger;
+      }
+      line_ += ' ';
+      // Checking the grammar builds nothing; only a body that is not logfmt gets copied quoted.
+      if (ScanLogfmt(body, nullptr)) {
+        line_ += body;
+      } else {
+        line_ += "msg=";
+        line_ += LogfmtValue(body);
       }
     } else {
-      line += "{\"ts\":";
-      AppendJsonString(FormatTimestamp(msg.time), line);
-      line += ",\"level\":";
-      AppendJsonString(LevelName(msg.level), line);
-      line += ",\"logger\":";
-      AppendJsonString(logger, line);
+      line_ += "{\"ts\":";
+      AppendJsonString(ts, line_);
+      line_ += ",\"level\":";
+      AppendJsonString(LevelName(msg.level), line_);
+      line_ += ",\"logger\":";
+      AppendJsonString(logger, line_);
+      const auto fields = ParseLogfmt(body);
       if (fields.has_value()) {
         std::vector<std::string> seen = {"ts", "level", "logger"};
         for (const auto& [key, value] : *fields) {
@@ -155,20 +158,20 @@ class KpiscaleFormatter final : public spdlog::formatter {
           // never has duplicate names (which JSON parsers treat differently).
           std::string name = key;
           while (std::find(seen.begin(), seen.end(), name) != seen.end()) name.insert(0, "_");
-          line += ',';
-          AppendJsonString(name, line);
-          line += ':';
-          AppendJsonString(value, line);
+          line_ += ',';
+          AppendJsonString(name, line_);
+          line_ += ':';
+          AppendJsonString(value, line_);
           seen.push_back(std::move(name));
         }
       } else {
-        line += ",\"msg\":";
-        AppendJsonString(body, line);
+        line_ += ",\"msg\":";
+        AppendJsonString(body, line_);
       }
-      line += '}';
+      line_ += '}';
     }
-    line += '\n';
-    dest.append(line.data(), line.data() + line.size());
+    line_ += '\n';
+    dest.append(line_.data(), line_.data() + line_.size());
   }
 
   std::unique_ptr<spdlog::formatter> clone() const override {
@@ -176,7 +179,31 @@ class KpiscaleFormatter final : public spdlog::formatter {
   }
 
  private:
+  // RFC 3339 UTC with milliseconds; the date and time part is formatted once per second.
+  // Sinks call format() under their mutex, so the cache needs no lock of its own.
+  std::string_view Timestamp(std::chrono::system_clock::time_point t) {
+    const auto since = t.time_since_epoch();
+    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
+    if (secs.count() != cached_second_ || ts_.size() < 20) {
+      cached_second_ = secs.count();
+      const std::time_t tt = static_cast<std::time_t>(secs.count());
+      std::tm tm{};
+      gmtime_r(&tt, &tm);
+      ts_ = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
+    const std::size_t dot = ts_.size() - 4;  // "mmmZ" follows the '.'
+    ts_[dot] = static_cast<char>('0' + millis / 100);
+    ts_[dot + 1] = static_cast<char>('0' + millis / 10 % 10);
+    ts_[dot + 2] = static_cast<char>('0' + millis % 10);
+    return ts_;
+  }
+
   LogFormat format_;
+  int64_t cached_second_ = std::numeric_limits<int64_t>::min();
+  std::string ts_;
+  std::string line_;
 };
 
 std::optional<spdlog::level::level_enum> ParseLevelName(std::string_view name) {
@@ -367,8 +394,11 @@ std::string LogfmtValue(std::string_view value) {
   return out;
 }
 
-std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std::string_view body) {
-  std::vector<std::pair<std::string, std::string>> fields;
+namespace {
+// The logfmt grammar, shared by ParseLogfmt and the formatter's allocation-free check: with
+// `fields` null nothing is built, only the answer "is this logfmt" is computed.
+bool ScanLogfmt(std::string_view body, std::vector<std::pair<std::string, std::string>>* fields) {
+  std::size_t count = 0;
   std::size_t i = 0;
   const std::size_t n = body.size();
   while (true) {
@@ -376,8 +406,8 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std:
     if (i >= n) break;
     const std::size_t key_start = i;
     while (i < n && IsKeyChar(body[i])) ++i;
-    if (i == key_start || i >= n || body[i] != '=') return std::nullopt;
-    std::string key(body.substr(key_start, i - key_start));
+    if (i == key_start || i >= n || body[i] != '=') return false;
+    const std::string_view key = body.substr(key_start, i - key_start);
     ++i;  // '='
     std::string value;
     if (i < n && body[i] == '"') {
@@ -393,7 +423,7 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std:
           value += c;
           continue;
         }
-        if (i >= n) return std::nullopt;
+        if (i >= n) return false;
         const char e = body[i++];
         switch (e) {
           case 'n':
@@ -406,7 +436,7 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std:
             value += '\t';
             break;
           case 'u': {
-            if (i + 4 > n) return std::nullopt;
+            if (i + 4 > n) return false;
             unsigned code = 0;
             for (int k = 0; k < 4; ++k) {
               const char h = body[i++];
@@ -418,10 +448,10 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std:
               } else if (h >= 'A' && h <= 'F') {
                 code |= static_cast<unsigned>(h - 'A' + 10);
               } else {
-                return std::nullopt;
+                return false;
               }
             }
-            if (code >= 0x80) return std::nullopt;  // LogfmtValue only writes \u for ASCII
+            if (code >= 0x80) return false;  // LogfmtValue only writes \u for ASCII
             value += static_cast<char>(code);
             break;
           }
@@ -429,19 +459,26 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std:
             value += e;
         }
       }
-      if (!closed) return std::nullopt;
-      if (i < n && body[i] != ' ') return std::nullopt;
+      if (!closed) return false;
+      if (i < n && body[i] != ' ') return false;
     } else {
       const std::size_t value_start = i;
       while (i < n && body[i] != ' ') {
-        if (body[i] == '"') return std::nullopt;
+        if (body[i] == '"') return false;
         ++i;
       }
-      value.assign(body.substr(value_start, i - value_start));
+      if (fields != nullptr) value.assign(body.substr(value_start, i - value_start));
     }
-    fields.emplace_back(std::move(key), std::move(value));
+    ++count;
+    if (fields != nullptr) fields->emplace_back(std::string(key), std::move(value));
   }
-  if (fields.empty()) return std::nullopt;
+  return count > 0;
+}
+}  // namespace
+
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseLogfmt(std::string_view body) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  if (!ScanLogfmt(body, &fields)) return std::nullopt;
   return fields;
 }
 
