@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -106,6 +107,32 @@ absl::StatusOr<AdapterConfig> ParseAdapterFlags(int argc, char** argv, int* exit
                  "kubeconfig for TokenReview");
   app.add_option("--authorization-kubeconfig", c.authorization_kubeconfig,
                  "kubeconfig for SubjectAccessReview");
+  // Security flags (issue 4, engineer security).
+  std::string token_ttl = "10s", allow_ttl = "10s", deny_ttl = "10s", cm_resync = "10s";
+  app.add_option("--requestheader-username-headers", c.requestheader_username_headers,
+                 "Front-proxy user headers (default: the ConfigMap's, else X-Remote-User)")
+      ->delimiter(',');
+  app.add_option("--requestheader-group-headers", c.requestheader_group_headers,
+                 "Front-proxy group headers (default: the ConfigMap's, else X-Remote-Group)")
+      ->delimiter(',');
+  app.add_option("--requestheader-extra-headers-prefix", c.requestheader_extra_headers_prefix,
+                 "Front-proxy extra header prefixes (default: the ConfigMap's)")
+      ->delimiter(',');
+  app.add_option("--authentication-token-webhook-cache-ttl", token_ttl,
+                 "How long TokenReview answers are cached");
+  app.add_option("--authorization-webhook-cache-authorized-ttl", allow_ttl,
+                 "How long allowed SubjectAccessReview answers are cached");
+  app.add_option("--authorization-webhook-cache-unauthorized-ttl", deny_ttl,
+                 "How long denied SubjectAccessReview answers are cached");
+  app.add_option("--authorization-always-allow-paths", c.authorization_always_allow_paths,
+                 "Paths that skip authorization")
+      ->delimiter(',');
+  app.add_option("--authentication-config-resync", cm_resync,
+                 "How often extension-apiserver-authentication is re-read");
+  app.add_option("--ingest-token-audience", c.ingest_token_audience,
+                 "Audience of the sidecars' projected service-account tokens");
+  app.add_option("--ingest-token-file", c.ingest_token_file,
+                 "--local: ingest requires this bearer token (shared with the sidecars)");
   app.add_option("--window", window, "How far back answers look (Go duration)");
   app.add_option("--stale-after", stale_after,
                  "A pod without a newer window is dropped after this (Go duration)");
@@ -172,6 +199,16 @@ absl::StatusOr<AdapterConfig> ParseAdapterFlags(int argc, char** argv, int* exit
     return absl::InvalidArgumentError(absl::StrCat("--stale-after: ", s.status().message()));
   }
   c.stale_after_ms = *s;
+  for (auto [name, text, out] :
+       {std::tuple<const char*, std::string*, int64_t*>{"--authentication-token-webhook-cache-ttl",
+                                                        &token_ttl, &c.token_cache_ttl_ms},
+        {"--authorization-webhook-cache-authorized-ttl", &allow_ttl, &c.authorized_cache_ttl_ms},
+        {"--authorization-webhook-cache-unauthorized-ttl", &deny_ttl, &c.unauthorized_cache_ttl_ms},
+        {"--authentication-config-resync", &cm_resync, &c.authentication_config_resync_ms}}) {
+    auto d = ParseDurationMs(*text);
+    if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", d.status().message()));
+    *out = *d;
+  }
   if (c.local) c.bind_address = "127.0.0.1";
   return c;
 }

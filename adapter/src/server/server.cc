@@ -16,6 +16,7 @@
 #include "api/json_util.h"
 #include "kpiscale/adapter/api.h"
 #include "kpiscale/adapter/auth.h"
+#include "kpiscale/adapter/auth/setup.h"
 #include "kpiscale/adapter/health.h"
 #include "kpiscale/adapter/ingest.h"
 #include "kpiscale/adapter/stats.h"
@@ -61,18 +62,12 @@ class AdapterServerImpl final : public AdapterServer {
     so.max_pods = config_.max_pods;
     KPISCALE_ASSIGN_OR_RETURN(store_, CreateMemoryWindowStore(so));
 
+    // Authentication/authorization (engineer security): allow-all in --local, else delegated.
+    KPISCALE_ASSIGN_OR_RETURN(auth_, auth::BuildAuth(config_, clock_));
     if (config_.local) {
-      authenticator_ = NewLocalAuthenticator();
-      authorizer_ = NewAllowAllAuthorizer();
       log->warn("msg=local_mode detail={}",
                 common::LogfmtValue("--local: loopback only, no authentication or authorization, "
                                     "self-signed certificate, ingest without a token"));
-    } else {
-      // Delegated authentication (request-header, client certificates, TokenReview) and
-      // SubjectAccessReview plug in here through the Authenticator/Authorizer seam.
-      return absl::UnimplementedError(
-          "only --local is implemented so far: production authentication and authorization "
-          "(request-header, TokenReview, SubjectAccessReview) are a separate component");
     }
 
     health_.Add("ping", HealthChecks::kAll, [] { return absl::OkStatus(); });
@@ -113,6 +108,15 @@ class AdapterServerImpl final : public AdapterServer {
     SSL_CTX* ctx = api_server_->ssl_context();
     SSL_CTX_set_min_proto_version(
         ctx, config_.tls_min_version == "VersionTLS13" ? TLS1_3_VERSION : TLS1_2_VERSION);
+    // TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites are all modern).
+    SSL_CTX_set_cipher_list(ctx,
+                            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+    // Request, do not require, a client certificate and accept any chain in the handshake: each
+    // authenticator verifies it against its own CA, so a bad certificate gets 401 (as in
+    // Kubernetes) instead of a failed handshake.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
 
     auto api_handler = [this](const httplib::Request& req, httplib::Response& res) {
       ServeApi(req, res);
@@ -136,6 +140,7 @@ class AdapterServerImpl final : public AdapterServer {
     ingest_server_->set_payload_max_length(config_.max_body_bytes);
     ingest_server_->Post("/v1/reports",
                          [this](const httplib::Request& req, httplib::Response& res) {
+                           if (!AuthorizeIngest(req, res)) return;
                            auto r = ingest_->Handle(req.get_header_value("Content-Type"), req.body);
                            res.status = r.status;
                            if (r.retry_after_seconds) {
@@ -197,6 +202,42 @@ class AdapterServerImpl final : public AdapterServer {
     }
   }
 
+  // POST /v1/reports: a bearer token (TokenReview, audience --ingest-token-audience) whose
+  // service account's namespace (and pod, when the token names one) matches the batch's pod.
+  bool AuthorizeIngest(const httplib::Request& req, httplib::Response& res) {
+    if (!auth_.ingest) return true;
+    static auto log = common::Logger(common::loggers::kAdapterIngest);
+    auto refuse = [&](int code, const absl::Status& st) {
+      ++auth_.stats->ingest_rejected;
+      log->warn("msg=ingest_refused code={} err={}", code,
+                common::LogfmtValue(std::string(st.message())));
+      res.status = code;
+      res.set_content(internal::StatusBody(code,
+                                           code == 401   ? "Unauthorized"
+                                           : code == 403 ? "Forbidden"
+                                                         : "ServiceUnavailable",
+                                           std::string(st.message())),
+                      "application/json");
+      return false;
+    };
+    auto id = auth_.ingest->Authenticate(req.get_header_value("Authorization"));
+    if (!id.ok()) {
+      const int code = absl::IsUnavailable(id.status())        ? 503
+                       : absl::IsPermissionDenied(id.status()) ? 403
+                                                               : 401;
+      return refuse(code, id.status());
+    }
+    kpiscale::v1::ReportBatch batch;
+    // An unparsable body is refused by the ingest handler with its own 400.
+    if (!batch.ParseFromString(req.body)) return true;
+    if (auto st = auth::IngestAuthenticator::CheckPod(*id, batch.pod().namespace_(),
+                                                      batch.pod().pod_name());
+        !st.ok()) {
+      return refuse(403, st);
+    }
+    return true;
+  }
+
   void ServeApi(const httplib::Request& req, httplib::Response& res) {
     static auto log = common::Logger(common::loggers::kAdapterApi);
     const auto start = clock_.SteadyNow();
@@ -210,16 +251,33 @@ class AdapterServerImpl final : public AdapterServer {
       ar.remote_addr = req.remote_addr;
       ar.ssl = req.ssl;
       for (const auto& [k, v] : req.headers) ar.headers.emplace_back(Lower(k), v);
-      auto user = authenticator_->Authenticate(ar);
-      if (!user.ok()) {
+      auto user = auth_.authenticator->Authenticate(ar);
+      if (!user.ok() && absl::IsUnavailable(user.status())) {
+        authorized = false;
+        out.status = 503;
+        out.body = internal::StatusBody(503, "ServiceUnavailable",
+                                        "authentication is unavailable: the Kubernetes API "
+                                        "cannot review the token");
+      } else if (!user.ok()) {
         authorized = false;
         out.status = 401;
         out.body = internal::StatusBody(401, "Unauthorized", "Unauthorized");
+        if (log->should_log(spdlog::level::debug)) {
+          log->debug("msg=unauthenticated err={}",
+                     common::LogfmtValue(std::string(user.status().message())));
+        }
       } else {
         UserInfo u =
             user->value_or(UserInfo{"system:anonymous", "", {"system:unauthenticated"}, {}});
-        auto decision = authorizer_->Authorize(AttributesFor(req.method, path, u));
-        if (!decision.ok()) {
+        const RequestAttributes attributes = AttributesFor(req.method, path, u);
+        auto decision = auth_.authorizer->Authorize(attributes);
+        if (!decision.ok() && absl::IsUnavailable(decision.status())) {
+          authorized = false;
+          out.status = 503;
+          out.body = internal::StatusBody(503, "ServiceUnavailable",
+                                          "authorization is unavailable: the Kubernetes API "
+                                          "cannot review the access");
+        } else if (!decision.ok()) {
           authorized = false;
           out.status = 500;
           out.body = internal::StatusBody(
@@ -228,9 +286,7 @@ class AdapterServerImpl final : public AdapterServer {
         } else if (*decision != Decision::kAllow) {
           authorized = false;
           out.status = 403;
-          out.body = internal::StatusBody(403, "Forbidden",
-                                          absl::StrCat("forbidden: User \"", u.name, "\" cannot ",
-                                                       req.method, " path \"", path, "\""));
+          out.body = internal::StatusBody(403, "Forbidden", auth::ForbiddenMessage(attributes));
         }
       }
     }
@@ -268,8 +324,7 @@ class AdapterServerImpl final : public AdapterServer {
   WindowStorePtr store_;
   WrittenMetrics written_;
   HealthChecks health_;
-  AuthenticatorPtr authenticator_;
-  AuthorizerPtr authorizer_;
+  auth::AuthComponents auth_;
   std::unique_ptr<ApiHandler> api_;
   std::unique_ptr<IngestHandler> ingest_;
   std::unique_ptr<httplib::SSLServer> api_server_;

@@ -26,6 +26,17 @@ struct AdapterConfig {
   std::string client_ca_file;
   std::string authentication_kubeconfig;
   std::string authorization_kubeconfig;
+  // Security (issue 4; defaults are k8s.io/apiserver's). Empty header lists: the ConfigMap's.
+  std::vector<std::string> requestheader_username_headers;
+  std::vector<std::string> requestheader_group_headers;
+  std::vector<std::string> requestheader_extra_headers_prefix;
+  int64_t token_cache_ttl_ms = 10'000;
+  int64_t authorized_cache_ttl_ms = 10'000;
+  int64_t unauthorized_cache_ttl_ms = 10'000;
+  std::vector<std::string> authorization_always_allow_paths{"/healthz", "/livez", "/readyz"};
+  int64_t authentication_config_resync_ms = 10'000;
+  std::string ingest_token_audience = "kpiscale";
+  std::string ingest_token_file;  // --local: the token shared with the sidecars
 
   int64_t window_ms = 30'000;
   int64_t stale_after_ms = 5'000;
