@@ -1,13 +1,48 @@
 #include "api/json_util.h"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace kpiscale::adapter::internal {
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid UTF-8.
+std::size_t Utf8Length(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -29,8 +64,14 @@ void AppendJsonString(std::string* out, std::string_view s) {
           char buf[8];
           std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
           out->append(buf);
+        } else if (c < 0x80) {
+          out->push_back(s[i]);
+        } else if (const std::size_t n = Utf8Length(s, i); n > 0) {
+          // Bytes from the request (names in messages) are echoed only when valid UTF-8.
+          out->append(s.substr(i, n));
+          i += n - 1;
         } else {
-          out->push_back(ch);
+          out->append("\\ufffd");
         }
     }
   }
