@@ -28,9 +28,9 @@ TEST(RealClockTest, IsMonotonicAndNearSystemTime) {
   const auto a = RealClock().SteadyNow();
   const auto b = RealClock().SteadyNow();
   EXPECT_LE(a, b);
-  const auto system_ms = std::chrono::duration_cast<milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+  const auto system_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   EXPECT_LT(std::abs(RealClock().NowUnixMillis() - system_ms), 60'000);
 }
 

@@ -31,12 +31,12 @@
   lhs = std::move(tmp).value()
 
 /// Always-on check for unrecoverable start-up states; prints and aborts.
-#define KPISCALE_CHECK(cond)                                                                  \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
+#define KPISCALE_CHECK(cond)                                                                   \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
       std::fprintf(stderr, "KPISCALE_CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                           \
-    }                                                                                         \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (false)
 
 /// Debug-only invariant check.
