@@ -344,5 +344,38 @@ TEST_F(SecurityTest, IngestRequiresAnOwnNamespaceToken) {
   EXPECT_NE(r->status, 503);
 }
 
+TEST_F(SecurityTest, ServingCertificateIsReloadedWhenItsFilesChange) {
+  const std::string cert = pki->dir + "/rotating.crt", key = pki->dir + "/rotating.key";
+  std::filesystem::copy_file(pki->serving.cert, cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(pki->serving.key, key,
+                             std::filesystem::copy_options::overwrite_existing);
+  AdapterConfig c = Config(kAdapterToken);
+  c.tls_cert_file = cert;
+  c.tls_private_key_file = key;
+  auto s = AdapterServer::Start(c);
+  ASSERT_TRUE(s.ok()) << s.status();
+  adapter_ = std::move(*s);
+  // A client that trusts only the new CA fails until the rotated pair is served.
+  const Pem next = MakeCert(pki->dir, "adapter-next", pki->rotated_ca, "adapter", {}, true);
+  auto get = [&] {
+    httplib::SSLClient cli("127.0.0.1", adapter_->secure_port());
+    cli.set_ca_cert_path(pki->rotated_ca.cert.c_str());
+    return cli.Get("/healthz");
+  };
+  EXPECT_FALSE(get());
+  // Key first, then certificate (a half-rotated pair must not break serving).
+  std::filesystem::copy_file(next.key, key, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(next.cert, cert, std::filesystem::copy_options::overwrite_existing);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool ok = false;
+  while (!ok && std::chrono::steady_clock::now() < deadline) {
+    auto r = get();
+    ok = r && r->status == 200;
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling interval
+  }
+  EXPECT_TRUE(ok);
+}
+
 }  // namespace
 }  // namespace kpiscale::adapter
