@@ -16,6 +16,7 @@
 #include "api/json_util.h"
 #include "kpiscale/adapter/api.h"
 #include "kpiscale/adapter/auth.h"
+#include "kpiscale/adapter/auth/cert_reloader.h"
 #include "kpiscale/adapter/auth/setup.h"
 #include "kpiscale/adapter/health.h"
 #include "kpiscale/adapter/ingest.h"
@@ -117,6 +118,8 @@ class AdapterServerImpl final : public AdapterServer {
     // authenticator verifies it against its own CA, so a bad certificate gets 401 (as in
     // Kubernetes) instead of a failed handshake.
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    // cert-manager rotates the files in place: serve their current content.
+    KPISCALE_ASSIGN_OR_RETURN(cert_reloader_, auth::CertReloader::Install(ctx, cert, key));
 
     auto api_handler = [this](const httplib::Request& req, httplib::Response& res) {
       ServeApi(req, res);
@@ -325,6 +328,7 @@ class AdapterServerImpl final : public AdapterServer {
   WrittenMetrics written_;
   HealthChecks health_;
   auth::AuthComponents auth_;
+  std::unique_ptr<auth::CertReloader> cert_reloader_;  // outlives api_server_'s handshakes
   std::unique_ptr<ApiHandler> api_;
   std::unique_ptr<IngestHandler> ingest_;
   std::unique_ptr<httplib::SSLServer> api_server_;
