@@ -97,14 +97,14 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path, const std::st
   }
   try {
     const YAML::Node ctx = FindNamed(root["contexts"], ctx_name, "context");
-    if (!ctx) {
+    if (!ctx || !ctx.IsMap()) {
       return absl::InvalidArgumentError(
           absl::StrCat("kubeconfig ", path, ": context ", ctx_name, " not found"));
     }
     const std::string cluster_name = ctx["cluster"] ? ctx["cluster"].as<std::string>() : "";
     const std::string user_name = ctx["user"] ? ctx["user"].as<std::string>() : "";
     const YAML::Node cluster = FindNamed(root["clusters"], cluster_name, "cluster");
-    if (!cluster || !cluster["server"]) {
+    if (!cluster || !cluster.IsMap() || !cluster["server"]) {
       return absl::InvalidArgumentError(
           absl::StrCat("kubeconfig ", path, ": cluster ", cluster_name, " has no server"));
     }
@@ -117,7 +117,7 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path, const std::st
     if (!ca.ok()) return ca.status();
     c.ca_pem = *ca;
     const YAML::Node user = FindNamed(root["users"], user_name, "user");
-    if (user) {
+    if (user && user.IsMap()) {
       if (user["token"]) c.token = user["token"].as<std::string>();
       if (user["tokenFile"]) c.token_file = Resolve(base, user["tokenFile"].as<std::string>());
       auto cert = DataOrFile(user, "client-certificate", base);
