@@ -408,8 +408,8 @@ TEST(LatencySketchTest, ConstructorClampsArguments) {
 // Bucket cap and downscaling.
 
 TEST(LatencySketchTest, DownscalesUnderTheCapWithCeilIndexRule) {
-  // 1 ms – 60 s at schema 5 spans ~508 buckets; the cap of 160 forces schema 3 (~127).
-  LatencySketch capped;
+  // 1 ms – 60 s at schema 5 spans ~508 buckets; a cap of 160 forces schema 3 (~127).
+  LatencySketch capped(5, 160);
   LatencySketch full(5, 100000);
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> exponent(std::log2(0.001), std::log2(60.0));

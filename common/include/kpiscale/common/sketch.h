@@ -65,9 +65,9 @@ struct SketchLimits {
 /// non-empty index. When that run would exceed max_buckets, the sketch downscales (schema - k,
 /// bucket i → ((i - 1) >> k) + 1) until it fits, so bucket_count() ≤ max_buckets; each
 /// step doubles γ and hence roughly doubles the error bound (schema() reports the current one).
-/// At the default cap of 160, schema 5 covers 5 octaves (e.g. 10 ms – 320 ms); wider data is
-/// held at a lower schema. The cap cannot be enforced below schema -4 (at most ~140 buckets
-/// cover every double there).
+/// At the default cap of 512, schema 5 covers 16 octaves (e.g. 1 ms – 65 s), so request
+/// latencies keep the 1.1% bound; wider data is held at a lower schema. The cap cannot be enforced
+/// below schema -4 (at most ~140 buckets cover every double there).
 ///
 /// Merge adds counts; when schemas differ, the finer sketch's buckets are downscaled to the
 /// coarser schema first. For sketches with equal caps and zero thresholds, merging is exactly
@@ -78,7 +78,7 @@ struct SketchLimits {
 class LatencySketch {
  public:
   static constexpr int kDefaultSchema = 5;
-  static constexpr std::size_t kDefaultMaxBuckets = 160;
+  static constexpr std::size_t kDefaultMaxBuckets = 512;
   static constexpr double kDefaultZeroThreshold = 1e-9;
 
   /// Out-of-range arguments are clamped: schema to [-4, 8], max_buckets to ≥ 1, a negative or
