@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "kpiscale/common/config.h"
 
 namespace kpiscale::sidecar {
 namespace {
@@ -149,6 +150,22 @@ absl::Status ResolveIdentity(SidecarConfig* config, const char* (*getenv_fn)(con
 
 absl::Status SidecarConfig::Validate() const {
   if (proxy.upstream.empty()) return absl::InvalidArgumentError("--upstream is required");
+  // Addresses are checked here so that --validate catches them, not the first connection.
+  const std::pair<const char*, const std::string*> addresses[] = {{"--listen", &proxy.listen},
+                                                                  {"--upstream", &proxy.upstream}};
+  for (const auto& [flag, value] : addresses) {
+    auto parsed = common::ParseHostPort(*value);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
+    }
+  }
+  if (common::ParseHostPort(proxy.upstream)->port == 0) {
+    return absl::InvalidArgumentError("--upstream needs a port other than 0");
+  }
+  if (!metrics_listen.empty() && !common::ParseHostPort(metrics_listen).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics-listen: ", common::ParseHostPort(metrics_listen).status().message()));
+  }
   if (push_interval < std::chrono::milliseconds(100) ||
       push_interval > std::chrono::milliseconds(60'000)) {
     return absl::InvalidArgumentError("--push-interval must be between 100ms and 60s");

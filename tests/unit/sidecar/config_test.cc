@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace kpiscale::sidecar {
@@ -85,6 +86,22 @@ TEST(SidecarConfigTest, Validate) {
   c.push_interval = std::chrono::milliseconds(1000);
   c.push.adapter_url = "ftp://x";
   EXPECT_FALSE(c.Validate().ok());
+}
+
+TEST(SidecarConfigTest, ValidateRejectsMalformedAddresses) {
+  SidecarConfig c;
+  c.proxy.upstream = "nonsense";
+  EXPECT_THAT(std::string(c.Validate().message()), ::testing::HasSubstr("--upstream"));
+  c.proxy.upstream = "127.0.0.1:0";
+  EXPECT_FALSE(c.Validate().ok());
+  c.proxy.upstream = "127.0.0.1:8000";
+  c.proxy.listen = "0.0.0.0:99999";
+  EXPECT_THAT(std::string(c.Validate().message()), ::testing::HasSubstr("--listen"));
+  c.proxy.listen = ":0";
+  c.metrics_listen = "bad";
+  EXPECT_THAT(std::string(c.Validate().message()), ::testing::HasSubstr("--metrics-listen"));
+  c.metrics_listen = "";
+  EXPECT_TRUE(c.Validate().ok());
 }
 
 }  // namespace
