@@ -155,8 +155,9 @@ if doc.get("kind") == "Status":
 for item in doc.get("items", []):
     obj = item.get("describedObject")
     who = f"{obj['kind']}/{obj['name']}" if obj else f"external {item['metricName']}"
+    window = f"window {item['windowSeconds']}s, " if "windowSeconds" in item else ""
     print(f"  {title:40s} {who:26s} {readable(item['value']):>10s}  ({item['value']}, "
-          f"window {item.get('windowSeconds', '?')}s, at {item['timestamp']})")
+          f"{window}at {item['timestamp']})")
 if not doc.get("items"):
     print(f"  {title:40s} (no fresh pods)")
 PY
