@@ -9,29 +9,14 @@
 namespace kpiscale::examples {
 namespace {
 
-int HttpCode(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    case absl::StatusCode::kDeadlineExceeded:
-      return 504;
-    default:
-      return 500;
-  }
-}
-
 void Reply(httplib::Response& res, int code, const nlohmann::json& body) {
   res.status = code;
   res.set_content(body.dump(), "application/json");
 }
 
 void ReplyError(httplib::Response& res, const absl::Status& s) {
-  if (HttpCode(s) >= 500) spdlog::warn("msg=request_failed err=\"{}\"", s.ToString());
-  Reply(res, HttpCode(s), nlohmann::json{{"error", std::string(s.message())}});
+  if (common::HttpCodeFor(s) >= 500) spdlog::warn("msg=request_failed err=\"{}\"", s.ToString());
+  Reply(res, common::HttpCodeFor(s), nlohmann::json{{"error", std::string(s.message())}});
 }
 
 }  // namespace
