@@ -194,57 +194,100 @@ absl::StatusOr<KubeResponse> KubeClient::Post(const std::string& path,
   return Do("POST", path, json_body);
 }
 
-absl::StatusOr<KubeResponse> KubeClient::Do(const std::string& method, const std::string& path,
-                                            const std::string& body) {
-  static auto log = Logger("kube_client");
-  std::unique_ptr<X509, X509Deleter> cert;
-  std::unique_ptr<EVP_PKEY, KeyDeleter> key;
-  if (!config_.client_cert_pem.empty()) {
-    BIO* cb = BIO_new_mem_buf(config_.client_cert_pem.data(),
-                              static_cast<int>(config_.client_cert_pem.size()));
-    cert.reset(PEM_read_bio_X509(cb, nullptr, nullptr, nullptr));
+namespace {
+
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, KeyDeleter>;
+
+// The client certificate and key of the kubeconfig (null when it has none) and the current
+// bearer token (re-read from token_file: projected tokens rotate).
+absl::Status Credentials(const KubeConfig& config, X509Ptr* cert, KeyPtr* key, std::string* token) {
+  if (!config.client_cert_pem.empty()) {
+    BIO* cb = BIO_new_mem_buf(config.client_cert_pem.data(),
+                              static_cast<int>(config.client_cert_pem.size()));
+    cert->reset(PEM_read_bio_X509(cb, nullptr, nullptr, nullptr));
     BIO_free(cb);
-    BIO* kb = BIO_new_mem_buf(config_.client_key_pem.data(),
-                              static_cast<int>(config_.client_key_pem.size()));
-    key.reset(PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr));
+    BIO* kb = BIO_new_mem_buf(config.client_key_pem.data(),
+                              static_cast<int>(config.client_key_pem.size()));
+    key->reset(PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr));
     BIO_free(kb);
-    if (!cert || !key) {
+    if (!*cert || !*key) {
       return absl::InvalidArgumentError("cannot parse the kubeconfig client certificate/key");
     }
   }
-  std::string token = config_.token;
-  if (!config_.token_file.empty()) {
-    auto t = ReadFile(config_.token_file);
+  *token = config.token;
+  if (!config.token_file.empty()) {
+    auto t = ReadFile(config.token_file);
     if (!t.ok()) return absl::UnavailableError(t.status().message());
-    token = std::string(absl::StripAsciiWhitespace(*t));
+    *token = std::string(absl::StripAsciiWhitespace(*t));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ConfigureTls(const KubeConfig& config, httplib::SSLClient& cli) {
+  if (config.insecure_skip_tls_verify) {
+    cli.enable_server_certificate_verification(false);
+    return absl::OkStatus();
+  }
+  if (config.ca_pem.empty()) return absl::OkStatus();
+  X509_STORE* store = X509_STORE_new();
+  BIO* bio = BIO_new_mem_buf(config.ca_pem.data(), static_cast<int>(config.ca_pem.size()));
+  int added = 0;
+  while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    added += X509_STORE_add_cert(store, x);
+    X509_free(x);
+  }
+  BIO_free(bio);
+  if (added == 0) {
+    X509_STORE_free(store);
+    return absl::InvalidArgumentError("the Kubernetes API CA bundle holds no certificate");
+  }
+  cli.set_ca_cert_store(store);  // takes ownership
+  return absl::OkStatus();
+}
+
+void SetTimeouts(httplib::SSLClient& cli, std::chrono::milliseconds connect,
+                 std::chrono::milliseconds io) {
+  auto split = [](std::chrono::milliseconds d) {
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
+    return std::make_pair(
+        static_cast<time_t>(secs.count()),
+        static_cast<time_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(d - secs).count()));
+  };
+  const auto c = split(connect);
+  const auto i = split(io);
+  cli.set_connection_timeout(c.first, c.second);
+  cli.set_read_timeout(i.first, i.second);
+  cli.set_write_timeout(c.first, c.second);
+}
+
+}  // namespace
+
+void StreamCanceller::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (active_ != nullptr) active_->stop();
+}
+
+bool StreamCanceller::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+absl::StatusOr<KubeResponse> KubeClient::Do(const std::string& method, const std::string& path,
+                                            const std::string& body) {
+  static auto log = Logger("kube_client");
+  X509Ptr cert;
+  KeyPtr key;
+  std::string token;
+  if (auto st = Credentials(config_, &cert, &key, &token); !st.ok()) return st;
   auto backoff = options_.initial_backoff;
   std::string last_error;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     httplib::SSLClient cli(host_, port_, cert.get(), key.get());
-    if (config_.insecure_skip_tls_verify) {
-      cli.enable_server_certificate_verification(false);
-    } else if (!config_.ca_pem.empty()) {
-      X509_STORE* store = X509_STORE_new();
-      BIO* bio = BIO_new_mem_buf(config_.ca_pem.data(), static_cast<int>(config_.ca_pem.size()));
-      int added = 0;
-      while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-        added += X509_STORE_add_cert(store, x);
-        X509_free(x);
-      }
-      BIO_free(bio);
-      if (added == 0) {
-        X509_STORE_free(store);
-        return absl::InvalidArgumentError("the Kubernetes API CA bundle holds no certificate");
-      }
-      cli.set_ca_cert_store(store);  // takes ownership
-    }
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout);
-    const auto usecs =
-        std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout - secs);
-    cli.set_connection_timeout(secs.count(), usecs.count());
-    cli.set_read_timeout(secs.count(), usecs.count());
-    cli.set_write_timeout(secs.count(), usecs.count());
+    if (auto st = ConfigureTls(config_, cli); !st.ok()) return st;
+    SetTimeouts(cli, options_.timeout, options_.timeout);
     httplib::Headers headers{{"Accept", "application/json"}, {"User-Agent", "kpiscale-adapter"}};
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     httplib::Result res = method == "POST"
@@ -268,6 +311,78 @@ absl::StatusOr<KubeResponse> KubeClient::Do(const std::string& method, const std
   }
   return absl::UnavailableError(
       absl::StrCat("Kubernetes API ", config_.server, " ", method, " ", path, ": ", last_error));
+}
+
+absl::StatusOr<KubeResponse> KubeClient::Stream(
+    const std::string& path, const std::function<bool(std::string_view)>& on_line,
+    std::chrono::milliseconds idle_timeout, StreamCanceller* canceller) {
+  constexpr std::size_t kMaxLine = 16u << 20;
+  constexpr std::size_t kMaxErrorBody = 64u << 10;
+  X509Ptr cert;
+  KeyPtr key;
+  std::string token;
+  if (auto st = Credentials(config_, &cert, &key, &token); !st.ok()) return st;
+  httplib::SSLClient cli(host_, port_, cert.get(), key.get());
+  if (auto st = ConfigureTls(config_, cli); !st.ok()) return st;
+  SetTimeouts(cli, options_.timeout, idle_timeout);
+  httplib::Headers headers{{"Accept", "application/json"}, {"User-Agent", "kpiscale-adapter"}};
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  if (canceller != nullptr) {
+    std::lock_guard lock(canceller->mu_);
+    if (canceller->cancelled_) return absl::CancelledError("stream cancelled");
+    canceller->active_ = &cli;
+  }
+  int status = 0;
+  std::string pending;  // a partial line, or the body of a non-200 answer
+  bool too_long = false;
+  bool stopped = false;
+  httplib::Result res = cli.Get(
+      path.c_str(), headers,
+      [&](const httplib::Response& r) {
+        status = r.status;
+        // A Cancel() that raced the connect could not shut the socket down yet.
+        return canceller == nullptr || !canceller->cancelled();
+      },
+      [&](const char* data, std::size_t n) {
+        if (canceller != nullptr && canceller->cancelled()) return false;
+        if (status != 200) {
+          pending.append(data,
+                         std::min(n, kMaxErrorBody - std::min(kMaxErrorBody, pending.size())));
+          return true;
+        }
+        pending.append(data, n);
+        std::size_t start = 0;
+        for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos;
+             start = nl + 1) {
+          if (!on_line(std::string_view(pending).substr(start, nl - start))) {
+            stopped = true;
+            return false;
+          }
+        }
+        pending.erase(0, start);
+        if (pending.size() > kMaxLine) {
+          too_long = true;
+          return false;
+        }
+        return true;
+      });
+  bool cancelled = false;
+  if (canceller != nullptr) {
+    std::lock_guard lock(canceller->mu_);
+    canceller->active_ = nullptr;
+    cancelled = canceller->cancelled_;
+  }
+  if (cancelled) return absl::CancelledError("stream cancelled");
+  if (too_long) return absl::ResourceExhaustedError("watch event over 16 MiB");
+  if (stopped) return KubeResponse{status, ""};
+  if (!res) {
+    // The stream may end with an error after a good start (the server went away): the caller
+    // learns it here; what arrived was already delivered.
+    return absl::UnavailableError(absl::StrCat("Kubernetes API ", config_.server, " GET ", path,
+                                               ": ", httplib::to_string(res.error())));
+  }
+  if (status == 200 && !pending.empty()) on_line(pending);  // a last line without a newline
+  return KubeResponse{status, status == 200 ? std::string() : pending};
 }
 
 }  // namespace kpiscale::common

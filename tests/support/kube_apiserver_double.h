@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -126,16 +129,28 @@ class KubeApiserverDouble {
                             "configmaps \"extension-apiserver-authentication\" not found");
                      return;
                    }
-                   nlohmann::json cm = {{"apiVersion", "v1"},
-                                        {"kind", "ConfigMap"},
-                                        {"metadata",
-                                         {{"name", "extension-apiserver-authentication"},
-                                          {"namespace", "kube-system"},
-                                          {"resourceVersion", std::to_string(resource_version_)}}},
-                                        {"data", *configmap_data_}};
                    res.status = 200;
-                   res.set_content(cm.dump(), "application/json");
+                   res.set_content(ConfigMapJson().dump(), "application/json");
                  });
+    server_->Get("/api/v1/namespaces/kube-system/configmaps", [this](const httplib::Request& req,
+                                                                     httplib::Response& res) {
+      if (!Authorized(req, res)) return;
+      const std::string watch = req.get_param_value("watch");
+      if (watch == "1" || watch == "true") {
+        Watch(req, res);
+        return;
+      }
+      ++configmap_gets;
+      std::lock_guard lock(mu_);
+      nlohmann::json items = nlohmann::json::array();
+      if (configmap_data_ && SelectsOurs(req)) items.push_back(ConfigMapJson());
+      nlohmann::json list = {{"kind", "ConfigMapList"},
+                             {"apiVersion", "v1"},
+                             {"metadata", {{"resourceVersion", std::to_string(resource_version_)}}},
+                             {"items", items}};
+      res.status = 200;
+      res.set_content(list.dump(), "application/json");
+    });
     server_->Post("/apis/authentication.k8s.io/v1/tokenreviews",
                   [this](const httplib::Request& req, httplib::Response& res) {
                     if (!Authorized(req, res)) return;
@@ -152,6 +167,8 @@ class KubeApiserverDouble {
     if (t.ok()) thread_ = std::move(*t);
   }
   ~KubeApiserverDouble() { Stop(); }
+  KubeApiserverDouble(const KubeApiserverDouble&) = delete;
+  KubeApiserverDouble& operator=(const KubeApiserverDouble&) = delete;
 
   bool ok() const { return thread_ != nullptr && !ca_.cert.empty() && !serving_.cert.empty(); }
   int port() const { return port_ ? port_ : (thread_ ? thread_->port() : 0); }
@@ -159,6 +176,11 @@ class KubeApiserverDouble {
   const Pem& ca() const { return ca_; }
   /// Stops serving: the port refuses connections from now on (the API is down).
   void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
     if (thread_) {
       port_ = thread_->port();
       thread_->Stop();
@@ -179,11 +201,58 @@ class KubeApiserverDouble {
     return path;
   }
 
+  /// Creates or changes the ConfigMap (ADDED or MODIFIED, delivered to open watches).
   void SetConfigMap(std::map<std::string, std::string> data) {
+    std::lock_guard lock(mu_);
+    const bool existed = configmap_data_.has_value();
+    configmap_data_ = std::move(data);
+    ++resource_version_;
+    events_.push_back({resource_version_, existed ? "MODIFIED" : "ADDED", ConfigMapJson()});
+    cv_.notify_all();
+  }
+  /// Deletes the ConfigMap (a DELETED event carrying the last state).
+  void DeleteConfigMap() {
+    std::lock_guard lock(mu_);
+    if (!configmap_data_) return;
+    ++resource_version_;
+    nlohmann::json last = ConfigMapJson();
+    configmap_data_.reset();
+    events_.push_back({resource_version_, "DELETED", last});
+    cv_.notify_all();
+  }
+  /// Ends every open watch stream (as an apiserver restart or a load balancer would).
+  void DropWatches() {
+    std::lock_guard lock(mu_);
+    ++drop_generation_;
+    cv_.notify_all();
+  }
+  /// The ConfigMap changes and etcd compacts past the change before any watch delivered it:
+  /// open watches get 410 Gone (reason Expired) in an ERROR event instead of the change and end,
+  /// and so does every later watch from an older resourceVersion.
+  void ChangeConfigMapAndCompact(std::map<std::string, std::string> data) {
     std::lock_guard lock(mu_);
     configmap_data_ = std::move(data);
     ++resource_version_;
+    events_.push_back({resource_version_, "MODIFIED", ConfigMapJson()});
+    compacted_rv_ = resource_version_;
+    cv_.notify_all();
   }
+  /// Sends a BOOKMARK (current resourceVersion) on every watch that allowed bookmarks.
+  void SendBookmark() {
+    std::lock_guard lock(mu_);
+    ++bookmark_generation_;
+    cv_.notify_all();
+  }
+  int resource_version() const {
+    std::lock_guard lock(mu_);
+    return resource_version_;
+  }
+  /// Watches currently streaming.
+  int open_watches() const {
+    std::lock_guard lock(mu_);
+    return open_watches_;
+  }
+
   void AddToken(const std::string& token, TokenUser user) {
     std::lock_guard lock(mu_);
     tokens_[token] = std::move(user);
@@ -200,7 +269,8 @@ class KubeApiserverDouble {
 
   std::atomic<int> token_reviews{0};
   std::atomic<int> access_reviews{0};
-  std::atomic<int> configmap_gets{0};
+  std::atomic<int> configmap_gets{0};  // GETs and lists
+  std::atomic<int> watches{0};         // watch requests (including ones answered 410)
   std::atomic<int> unauthorized{0};
 
  private:
@@ -212,6 +282,129 @@ class KubeApiserverDouble {
         {"code", code}};
     res.status = code;
     res.set_content(s.dump(), "application/json");
+  }
+
+  // The object as the API serves it (mu_ held).
+  nlohmann::json ConfigMapJson() const {
+    return {
+        {"apiVersion", "v1"},
+        {"kind", "ConfigMap"},
+        {"metadata",
+         {{"name", "extension-apiserver-authentication"},
+          {"namespace", "kube-system"},
+          {"uid", "5b1d7c3e-0000-4000-8000-000000000001"},
+          {"resourceVersion", std::to_string(resource_version_)}}},
+        {"data", configmap_data_ ? nlohmann::json(*configmap_data_) : nlohmann::json::object()}};
+  }
+
+  static bool SelectsOurs(const httplib::Request& req) {
+    const std::string fs = req.get_param_value("fieldSelector");
+    return fs.empty() || fs == "metadata.name=extension-apiserver-authentication" ||
+           fs == "metadata.name==extension-apiserver-authentication";
+  }
+
+  static std::string Line(const std::string& type, const nlohmann::json& object) {
+    return nlohmann::json{{"type", type}, {"object", object}}.dump() + "\n";
+  }
+
+  struct WatchState {
+    int sent_rv = 0;
+    int generation = 0;
+    int bookmarks = 0;
+    bool bookmarks_allowed = false;
+    bool selects = true;
+    bool opened = false;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  // GET ...?watch=1: as kube-apiserver does, 200 with a chunked stream of JSON event lines.
+  void Watch(const httplib::Request& req, httplib::Response& res) {
+    ++watches;
+    auto st = std::make_shared<WatchState>();
+    int seconds = 1800;
+    if (req.has_param("timeoutSeconds")) {
+      seconds = std::atoi(req.get_param_value("timeoutSeconds").c_str());
+    }
+    st->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    st->bookmarks_allowed = req.get_param_value("allowWatchBookmarks") == "true";
+    st->selects = SelectsOurs(req);
+    const std::string rv = req.get_param_value("resourceVersion");
+    {
+      std::lock_guard lock(mu_);
+      st->generation = drop_generation_;
+      st->bookmarks = bookmark_generation_;
+      if (rv.empty() || rv == "0") {
+        // "Any" resourceVersion: the current state as synthetic ADDED events, then changes.
+        st->sent_rv = -resource_version_;  // negative: send the synthetic ADDED first
+      } else {
+        st->sent_rv = std::atoi(rv.c_str());
+      }
+    }
+    res.status = 200;
+    res.set_chunked_content_provider(
+        "application/json",
+        [this, st](std::size_t, httplib::DataSink& sink) {
+          std::string out;
+          bool end = false;
+          {
+            std::unique_lock lock(mu_);
+            if (!st->opened) {
+              st->opened = true;
+              ++open_watches_;
+            }
+            if (st->sent_rv < 0) {
+              st->sent_rv = -st->sent_rv;
+              if (configmap_data_ && st->selects) out += Line("ADDED", ConfigMapJson());
+            }
+            auto ready = [&] {
+              return stopping_ || drop_generation_ != st->generation ||
+                     std::chrono::steady_clock::now() >= st->deadline ||
+                     (st->bookmarks_allowed && bookmark_generation_ != st->bookmarks) ||
+                     (!events_.empty() && events_.back().rv > st->sent_rv);
+            };
+            // Short waits: the server checks for shutdown between calls.
+            if (out.empty()) cv_.wait_for(lock, std::chrono::milliseconds(50), ready);
+            // Checked on every call, before any event: a compaction past what this watch has
+            // seen ends it, whether it just started or was open.
+            if (st->sent_rv < compacted_rv_) {
+              nlohmann::json status = {
+                  {"kind", "Status"},
+                  {"apiVersion", "v1"},
+                  {"metadata", nlohmann::json::object()},
+                  {"status", "Failure"},
+                  {"message", "too old resource version: " + std::to_string(st->sent_rv) + " (" +
+                                  std::to_string(compacted_rv_) + ")"},
+                  {"reason", "Expired"},
+                  {"code", 410}};
+              out = Line("ERROR", status);
+              end = true;
+            } else if (stopping_ || drop_generation_ != st->generation ||
+                       std::chrono::steady_clock::now() >= st->deadline) {
+              end = true;
+            } else {
+              for (const auto& e : events_) {
+                if (e.rv > st->sent_rv && st->selects) out += Line(e.type, e.object);
+              }
+              if (!events_.empty()) st->sent_rv = std::max(st->sent_rv, events_.back().rv);
+              if (st->bookmarks_allowed && bookmark_generation_ != st->bookmarks) {
+                st->bookmarks = bookmark_generation_;
+                out +=
+                    Line("BOOKMARK",
+                         {{"kind", "ConfigMap"},
+                          {"apiVersion", "v1"},
+                          {"metadata", {{"resourceVersion", std::to_string(resource_version_)}}}});
+                st->sent_rv = std::max(st->sent_rv, resource_version_);
+              }
+            }
+          }
+          if (!out.empty()) sink.write(out.data(), out.size());
+          if (end) sink.done();
+          return true;
+        },
+        [this, st](bool) {
+          std::lock_guard lock(mu_);
+          if (st->opened) --open_watches_;
+        });
   }
 
   bool Authorized(const httplib::Request& req, httplib::Response& res) {
@@ -320,9 +513,21 @@ class KubeApiserverDouble {
   std::unique_ptr<httplib::SSLServer> server_;
   std::unique_ptr<common::ServerThread> thread_;
   int port_ = 0;
+  struct Event {
+    int rv;
+    std::string type;
+    nlohmann::json object;
+  };
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
   std::optional<std::map<std::string, std::string>> configmap_data_;
   int resource_version_ = 100;
+  std::vector<Event> events_;
+  int compacted_rv_ = 0;
+  int drop_generation_ = 0;
+  int bookmark_generation_ = 0;
+  int open_watches_ = 0;
   std::map<std::string, TokenUser> tokens_;
   std::vector<AccessRule> rules_;
   nlohmann::json last_sar_;

@@ -84,7 +84,7 @@ class DelegatingAuthenticator final : public Authenticator {
   DelegatingAuthenticator(std::shared_ptr<AuthnConfigSource> config,
                           std::shared_ptr<common::KubeClient> client, AuthenticatorOptions options,
                           const common::Clock& clock, AuthStats* stats)
-      : config_(std::move(config)), options_(options) {
+      : config_(std::move(config)), options_(options), stats_(stats) {
     if (client) {
       tokens_ = std::make_unique<TokenReviewer>(std::move(client), options.audiences,
                                                 options.token_cache_ttl, clock, stats);
@@ -96,26 +96,57 @@ class DelegatingAuthenticator final : public Authenticator {
     // Union semantics (k8s.io/apiserver union.New, FailOnError=false): the first authenticator
     // that succeeds wins; if none does and one failed, the request is unauthorized.
     absl::Status failure = absl::OkStatus();
+    AuthnMethod failed = AuthnMethod::kNone;
     auto result = RequestHeader(*settings, r);
-    if (result.ok() && result->has_value()) return Finish(std::move(**result));
-    if (!result.ok()) failure = result.status();
+    if (result.ok() && result->has_value()) {
+      return Finish(AuthnMethod::kRequestHeader, std::move(**result));
+    }
+    // A front-proxy certificate with a CN outside the allowed names is the request-header
+    // authenticator's failure, whatever the client-certificate authenticator says after it.
+    bool front_proxy_refused = false;
+    if (!result.ok()) {
+      failure = result.status();
+      failed = AuthnMethod::kRequestHeader;
+      front_proxy_refused = absl::IsPermissionDenied(result.status());
+    }
     result = ClientCert(*settings, r);
-    if (result.ok() && result->has_value()) return Finish(std::move(**result));
-    if (!result.ok()) failure = result.status();
+    if (result.ok() && result->has_value()) {
+      return Finish(AuthnMethod::kClientCert, std::move(**result));
+    }
+    if (!result.ok() && !front_proxy_refused) {
+      failure = result.status();
+      failed = AuthnMethod::kClientCert;
+    }
     result = Token(r);
-    if (result.ok() && result->has_value()) return Finish(std::move(**result));
+    if (result.ok() && result->has_value()) return Finish(AuthnMethod::kToken, std::move(**result));
     if (!result.ok()) {
       // The API being down is not the client's fault: 503, not 401.
-      if (absl::IsUnavailable(result.status())) return result.status();
+      if (absl::IsUnavailable(result.status())) {
+        Count(AuthnMethod::kToken, AuthnResult::kError);
+        return result.status();
+      }
       failure = result.status();
+      failed = AuthnMethod::kToken;
     }
-    if (!failure.ok()) return absl::UnauthenticatedError(failure.message());
-    if (options_.anonymous) return std::optional<UserInfo>();
+    if (!failure.ok()) {
+      Count(failed, AuthnResult::kFailure);
+      return absl::UnauthenticatedError(failure.message());
+    }
+    if (options_.anonymous) {
+      Count(AuthnMethod::kNone, AuthnResult::kSuccess);
+      return std::optional<UserInfo>();
+    }
+    Count(AuthnMethod::kNone, AuthnResult::kFailure);
     return absl::UnauthenticatedError("no credentials");
   }
 
  private:
-  static absl::StatusOr<std::optional<UserInfo>> Finish(UserInfo u) {
+  void Count(AuthnMethod m, AuthnResult r) {
+    if (stats_ != nullptr) stats_->Authentication(m, r);
+  }
+
+  absl::StatusOr<std::optional<UserInfo>> Finish(AuthnMethod m, UserInfo u) {
+    Count(m, AuthnResult::kSuccess);
     AddGroup(&u, kAuthenticated);
     return std::optional<UserInfo>(std::move(u));
   }
@@ -128,8 +159,10 @@ class DelegatingAuthenticator final : public Authenticator {
     if (!id.ok()) return id.status();
     if (!s.allowed_names.empty() && std::find(s.allowed_names.begin(), s.allowed_names.end(),
                                               id->common_name) == s.allowed_names.end()) {
-      return absl::UnauthenticatedError(absl::StrCat("request-header client certificate CN ",
-                                                     id->common_name, " is not allowed"));
+      // PermissionDenied only to tell Authenticate which authenticator refused; the request
+      // still gets 401 (Unauthenticated), as in Kubernetes.
+      return absl::PermissionDeniedError(absl::StrCat("request-header client certificate CN ",
+                                                      id->common_name, " is not allowed"));
     }
     UserInfo u;
     for (const auto& h : s.username_headers) {
@@ -182,6 +215,7 @@ class DelegatingAuthenticator final : public Authenticator {
 
   std::shared_ptr<AuthnConfigSource> config_;
   AuthenticatorOptions options_;
+  AuthStats* stats_;
   std::unique_ptr<TokenReviewer> tokens_;
 };
 
@@ -265,7 +299,7 @@ absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
     std::lock_guard lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) {
       if (it->second.expires > now) {
-        if (stats_ != nullptr) ++stats_->token_cache_hits;
+        if (stats_ != nullptr) stats_->TokenCache(CacheLookup::kHit);
         if (!it->second.user) return absl::UnauthenticatedError("token rejected (cached)");
         return *it->second.user;
       }
@@ -283,16 +317,22 @@ absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
                         {"kind", "TokenReview"},
                         {"spec", {{"token", token}}}};
   if (!audiences_.empty()) req["spec"]["audiences"] = audiences_;
-  if (stats_ != nullptr) ++stats_->token_reviews;
+  if (stats_ != nullptr) stats_->TokenCache(CacheLookup::kMiss);
   auto res = client_->Post("/apis/authentication.k8s.io/v1/tokenreviews", req.dump());
   if (!res.ok() || (res->status != 201 && res->status != 200)) {
-    if (stats_ != nullptr) ++stats_->kube_api_failures;
+    if (stats_ != nullptr) {
+      stats_->TokenReview(ReviewResult::kError);
+      stats_->KubeApiUnavailable(KubeCall::kTokenReview);
+    }
     return absl::UnavailableError(res.ok() ? absl::StrCat("TokenReview: HTTP ", res->status)
                                            : res.status().message());
   }
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    if (stats_ != nullptr) ++stats_->kube_api_failures;
+    if (stats_ != nullptr) {
+      stats_->TokenReview(ReviewResult::kError);
+      stats_->KubeApiUnavailable(KubeCall::kTokenReview);
+    }
     return absl::UnavailableError("TokenReview: unparsable answer");
   }
   Entry e;
@@ -328,6 +368,9 @@ absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
     }
     if (!u.name.empty()) e.user = std::move(u);
   }
+  if (stats_ != nullptr) {
+    stats_->TokenReview(e.user ? ReviewResult::kPositive : ReviewResult::kNegative);
+  }
   std::lock_guard lock(mu_);
   cache_[key] = e;
   if (!e.user) return absl::UnauthenticatedError("token rejected by TokenReview");
@@ -357,27 +400,42 @@ absl::StatusOr<std::unique_ptr<IngestAuthenticator>> IngestAuthenticator::FromTo
 }
 
 absl::StatusOr<IngestIdentity> IngestAuthenticator::Authenticate(std::string_view authorization) {
+  auto reject = [this](IngestRejection why, absl::Status st) {
+    if (stats_ != nullptr) stats_->IngestRejected(why);
+    return st;
+  };
   const std::string_view token = BearerToken(authorization);
-  if (token.empty()) return absl::UnauthenticatedError("a bearer token is required");
+  if (token.empty()) {
+    return reject(IngestRejection::kNoToken,
+                  absl::UnauthenticatedError("a bearer token is required"));
+  }
   IngestIdentity id;
   if (!static_token_.empty()) {
     if (token.size() != static_token_.size() ||
         CRYPTO_memcmp(token.data(), static_token_.data(), token.size()) != 0) {
-      return absl::UnauthenticatedError("wrong ingest token");
+      return reject(IngestRejection::kBadToken, absl::UnauthenticatedError("wrong ingest token"));
     }
     id.user = "kpiscale:local-sidecar";
     return id;
   }
-  KPISCALE_ASSIGN_OR_RETURN(UserInfo u, reviewer_->Review(std::string(token)));
+  auto reviewed = reviewer_->Review(std::string(token));
+  if (!reviewed.ok()) {
+    return reject(absl::IsUnavailable(reviewed.status()) ? IngestRejection::kUnavailable
+                                                         : IngestRejection::kBadToken,
+                  reviewed.status());
+  }
+  const UserInfo& u = *reviewed;
   // Only pods' service accounts report: system:serviceaccount:<namespace>:<name>.
   absl::string_view name = u.name;
   if (!absl::ConsumePrefix(&name, "system:serviceaccount:")) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("user ", u.name, " is not a service account and may not report"));
+    return reject(IngestRejection::kNotServiceAccount,
+                  absl::PermissionDeniedError(absl::StrCat(
+                      "user ", u.name, " is not a service account and may not report")));
   }
   const auto colon = name.find(':');
   if (colon == absl::string_view::npos || colon == 0) {
-    return absl::PermissionDeniedError(absl::StrCat("malformed service account ", u.name));
+    return reject(IngestRejection::kNotServiceAccount,
+                  absl::PermissionDeniedError(absl::StrCat("malformed service account ", u.name)));
   }
   id.user = u.name;
   id.ns = std::string(name.substr(0, colon));
@@ -385,6 +443,17 @@ absl::StatusOr<IngestIdentity> IngestAuthenticator::Authenticate(std::string_vie
     id.pod_name = it->second.front();
   }
   return id;
+}
+
+absl::Status IngestAuthenticator::Admit(const IngestIdentity& identity, std::string_view ns,
+                                        std::string_view pod_name) {
+  absl::Status st = CheckPod(identity, ns, pod_name);
+  if (!st.ok() && stats_ != nullptr) {
+    stats_->IngestRejected(!identity.ns.empty() && identity.ns != ns
+                               ? IngestRejection::kForeignNamespace
+                               : IngestRejection::kForeignPod);
+  }
+  return st;
 }
 
 absl::Status IngestAuthenticator::CheckPod(const IngestIdentity& identity, std::string_view ns,

@@ -1,6 +1,8 @@
 // gcc -O2 reports a false -Wnull-dereference inside nlohmann::json's inlined accessors.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,8 +16,13 @@
 namespace kpiscale::adapter::auth {
 namespace {
 
-constexpr char kConfigMapPath[] =
-    "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication";
+// The collection, narrowed to the one object: what the apiserver's own informer lists and
+// watches, and what resourceNames in the reader Role allow for list/watch.
+constexpr char kListPath[] =
+    "/api/v1/namespaces/kube-system/configmaps"
+    "?fieldSelector=metadata.name%3Dextension-apiserver-authentication";
+constexpr auto kInitialBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
 absl::StatusOr<std::vector<std::string>> JsonList(const std::string& text, const char* key) {
   auto j = nlohmann::json::parse(text, nullptr, false);
@@ -99,15 +106,15 @@ absl::Status ApplyOverrides(const AuthnOverrides& o, AuthnSettings* s) {
 
 absl::StatusOr<std::unique_ptr<AuthnConfigSource>> AuthnConfigSource::Start(
     std::shared_ptr<common::KubeClient> client, AuthnOverrides overrides,
-    std::chrono::milliseconds resync, AuthStats* stats) {
+    std::chrono::milliseconds relist, AuthStats* stats) {
   std::unique_ptr<AuthnConfigSource> s(new AuthnConfigSource());
   s->client_ = std::move(client);
   s->overrides_ = std::move(overrides);
-  s->resync_ = resync;
+  s->relist_ = std::max<std::chrono::milliseconds>(relist, std::chrono::seconds(1));
   s->stats_ = stats;
   // As an aggregated apiserver does, refuse to start without the ConfigMap: serving with no
   // front-proxy CA would reject every request the aggregator forwards.
-  KPISCALE_RETURN_IF_ERROR(s->Reload());
+  KPISCALE_RETURN_IF_ERROR(s->List());
   s->thread_ = std::thread([p = s.get()] { p->Loop(); });
   return s;
 }
@@ -124,6 +131,7 @@ AuthnConfigSource::~AuthnConfigSource() {
     stop_ = true;
   }
   cv_.notify_all();
+  canceller_.Cancel();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -132,45 +140,178 @@ std::shared_ptr<const AuthnSettings> AuthnConfigSource::Current() const {
   return current_;
 }
 
-absl::Status AuthnConfigSource::Reload() {
-  KPISCALE_ASSIGN_OR_RETURN(auto res, client_->Get(kConfigMapPath));
-  if (res.status != 200) {
-    return absl::UnavailableError(absl::StrCat(
-        "GET kube-system/extension-apiserver-authentication: HTTP ", res.status,
-        res.status == 403 ? " (bind the Role extension-apiserver-authentication-reader)" : ""));
-  }
-  std::string rv;
-  KPISCALE_ASSIGN_OR_RETURN(auto settings, ParseAuthenticationConfigMap(res.body, &rv));
-  {
-    std::lock_guard lock(mu_);
-    if (current_ && rv == resource_version_) return absl::OkStatus();
-  }
-  KPISCALE_RETURN_IF_ERROR(ApplyOverrides(overrides_, &settings));
-  auto log = common::Logger(common::loggers::kAdapterAuth);
-  log->info(
-      "msg=authentication_config_loaded resource_version={} client_ca={} "
-      "requestheader_ca={} allowed_names={}",
-      common::LogfmtValue(rv), !settings.client_ca_pem.empty(),
-      !settings.requestheader_ca_pem.empty(), settings.allowed_names.size());
+std::string AuthnConfigSource::resource_version() const {
   std::lock_guard lock(mu_);
-  current_ = std::make_shared<const AuthnSettings>(std::move(settings));
-  resource_version_ = rv;
-  if (stats_ != nullptr) ++stats_->config_reloads;
+  return resource_version_;
+}
+
+bool AuthnConfigSource::Stopping() const {
+  std::lock_guard lock(mu_);
+  return stop_;
+}
+
+absl::Status AuthnConfigSource::Apply(const std::string& configmap_json, const char* how) {
+  std::string rv;
+  auto settings = ParseAuthenticationConfigMap(configmap_json, &rv);
+  absl::Status st = settings.status();
+  if (st.ok()) st = ApplyOverrides(overrides_, &*settings);
+  if (stats_ != nullptr) stats_->ConfigLoad(st.ok());
+  if (!st.ok()) return st;
+  common::Logger(common::loggers::kAdapterAuth)
+      ->info(
+          "msg=authentication_config_loaded via={} resource_version={} client_ca={} "
+          "requestheader_ca={} allowed_names={}",
+          how, common::LogfmtValue(rv), !settings->client_ca_pem.empty(),
+          !settings->requestheader_ca_pem.empty(), settings->allowed_names.size());
+  std::lock_guard lock(mu_);
+  current_ = std::make_shared<const AuthnSettings>(std::move(*settings));
   return absl::OkStatus();
+}
+
+absl::Status AuthnConfigSource::List() {
+  auto res = client_->Get(kListPath);
+  if (!res.ok()) {
+    if (stats_ != nullptr) {
+      stats_->KubeApiUnavailable(KubeCall::kConfigMapList);
+      stats_->ConfigLoad(false);
+    }
+    return res.status();
+  }
+  if (res->status != 200) {
+    if (stats_ != nullptr) stats_->ConfigLoad(false);
+    return absl::UnavailableError(absl::StrCat(
+        "list kube-system/extension-apiserver-authentication: HTTP ", res->status,
+        res->status == 403 ? " (bind the Role extension-apiserver-authentication-reader)" : ""));
+  }
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("items") || !j["items"].is_array()) {
+    if (stats_ != nullptr) stats_->ConfigLoad(false);
+    return absl::InvalidArgumentError(
+        "list kube-system/extension-apiserver-authentication: not a ConfigMapList");
+  }
+  const std::string list_rv = j.value("/metadata/resourceVersion"_json_pointer, std::string());
+  if (j["items"].empty()) {
+    if (stats_ != nullptr) stats_->ConfigLoad(false);
+    // Nothing to trust yet; keep what we have and watch for the ConfigMap to appear.
+    std::lock_guard lock(mu_);
+    resource_version_ = list_rv;
+    if (!current_) {
+      return absl::NotFoundError(
+          "configmaps \"extension-apiserver-authentication\" not found in kube-system");
+    }
+    return absl::OkStatus();
+  }
+  KPISCALE_RETURN_IF_ERROR(Apply(j["items"][0].dump(), "list"));
+  std::lock_guard lock(mu_);
+  resource_version_ = list_rv;
+  return absl::OkStatus();
+}
+
+bool AuthnConfigSource::OnEvent(std::string_view line, WatchEnd* end, bool* healthy) {
+  static auto log = common::Logger(common::loggers::kAdapterAuth);
+  if (line.find_first_not_of(" \t\r") == std::string_view::npos) return true;
+  auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string() ||
+      !j.contains("object") || !j["object"].is_object()) {
+    log->warn("msg=authentication_config_watch_bad_event");
+    *end = WatchEnd::kError;
+    return false;
+  }
+  const std::string type = j["type"].get<std::string>();
+  const auto& object = j["object"];
+  if (type == "ERROR") {
+    // A Status: 410 Gone (reason Expired) when our resourceVersion was compacted away.
+    const int code = object.value("code", 0);
+    log->info("msg=authentication_config_watch_error code={} message={}", code,
+              common::LogfmtValue(object.value("message", std::string())));
+    *end = code == 410 ? WatchEnd::kGone : WatchEnd::kError;
+    return false;
+  }
+  const std::string rv = object.value("/metadata/resourceVersion"_json_pointer, std::string());
+  *healthy = true;
+  if (type == "ADDED" || type == "MODIFIED") {
+    if (auto st = Apply(object.dump(), "watch"); !st.ok()) {
+      log->warn("msg=authentication_config_invalid keeping=last err={}",
+                common::LogfmtValue(std::string(st.message())));
+    }
+  } else if (type == "DELETED") {
+    log->warn("msg=authentication_config_deleted keeping=last");
+  } else if (type != "BOOKMARK") {
+    log->warn("msg=authentication_config_watch_unknown_event type={}", common::LogfmtValue(type));
+    *end = WatchEnd::kError;
+    return false;
+  }
+  if (!rv.empty()) {
+    std::lock_guard lock(mu_);
+    resource_version_ = rv;
+  }
+  return true;
+}
+
+AuthnConfigSource::WatchEnd AuthnConfigSource::Watch(bool* healthy) {
+  static auto log = common::Logger(common::loggers::kAdapterAuth);
+  const auto timeout = std::chrono::duration_cast<std::chrono::seconds>(relist_);
+  const std::string path = absl::StrCat(
+      kListPath, "&watch=1&allowWatchBookmarks=true&resourceVersion=", resource_version(),
+      "&timeoutSeconds=", timeout.count());
+  WatchEnd end = WatchEnd::kNone;
+  auto res = client_->Stream(
+      path, [&](std::string_view line) { return OnEvent(line, &end, healthy); },
+      relist_ + std::chrono::seconds(30), &canceller_);
+  if (!res.ok()) {
+    if (absl::IsCancelled(res.status())) return WatchEnd::kStreamEnd;
+    if (absl::IsUnavailable(res.status()) && stats_ != nullptr) {
+      stats_->KubeApiUnavailable(KubeCall::kConfigMapWatch);
+    }
+    log->warn("msg=authentication_config_watch_failed err={}",
+              common::LogfmtValue(std::string(res.status().message())));
+    return end != WatchEnd::kNone ? end : WatchEnd::kError;
+  }
+  if (end != WatchEnd::kNone) return end;
+  if (res->status == 410) return WatchEnd::kGone;  // servers that refuse the watch outright
+  if (res->status != 200) {
+    log->warn("msg=authentication_config_watch_refused code={}", res->status);
+    return WatchEnd::kError;
+  }
+  return WatchEnd::kStreamEnd;
 }
 
 void AuthnConfigSource::Loop() {
   auto log = common::Logger(common::loggers::kAdapterAuth);
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    if (cv_.wait_for(lock, resync_, [this] { return stop_; })) break;
-    lock.unlock();
-    if (auto st = Reload(); !st.ok()) {
-      if (stats_ != nullptr) ++stats_->config_reload_failures;
-      log->warn("msg=authentication_config_reload_failed keeping=last err={}",
-                common::LogfmtValue(std::string(st.message())));
+  auto backoff = std::chrono::milliseconds(kInitialBackoff);
+  auto wait = [&] {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, backoff, [this] { return stop_; });  // backoff, not synchronization
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
+  };
+  bool need_list = false;  // Start listed
+  while (!Stopping()) {
+    if (need_list) {
+      if (auto st = List(); !st.ok()) {
+        log->warn("msg=authentication_config_list_failed keeping=last retry_in_ms={} err={}",
+                  backoff.count(), common::LogfmtValue(std::string(st.message())));
+        wait();
+        continue;
+      }
     }
-    lock.lock();
+    bool healthy = false;
+    const auto started = std::chrono::steady_clock::now();
+    const WatchEnd end = Watch(&healthy);
+    // A watch that lasted is healthy even without events (it ended at its timeoutSeconds); one
+    // that ends at once, again and again, must back off instead of spinning.
+    healthy = healthy || std::chrono::steady_clock::now() - started >= std::chrono::seconds(1);
+    if (Stopping()) break;
+    need_list = true;
+    if (stats_ != nullptr) {
+      stats_->WatchRestarted(end == WatchEnd::kGone        ? WatchRestart::kGone
+                             : end == WatchEnd::kStreamEnd ? WatchRestart::kStreamEnd
+                                                           : WatchRestart::kError);
+    }
+    if (healthy) {
+      backoff = kInitialBackoff;
+      continue;  // re-list at once
+    }
+    wait();
   }
 }
 

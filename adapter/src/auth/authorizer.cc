@@ -42,14 +42,14 @@ class DelegatingAuthorizer final : public Authorizer {
     for (const auto& g : a.user.groups) {
       if (std::find(options_.always_allow_groups.begin(), options_.always_allow_groups.end(), g) !=
           options_.always_allow_groups.end()) {
-        return Decision::kAllow;
+        return Decided(Decision::kAllow);
       }
     }
     if (!a.resource_request) {
       for (const auto& p : options_.always_allow_paths) {
         if (p == a.path ||
             (absl::EndsWith(p, "*") && a.path.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0)) {
-          return Decision::kAllow;
+          return Decided(Decision::kAllow);
         }
       }
     }
@@ -59,8 +59,8 @@ class DelegatingAuthorizer final : public Authorizer {
       std::lock_guard lock(mu_);
       if (auto it = cache_.find(body); it != cache_.end()) {
         if (it->second.expires > now) {
-          if (stats_ != nullptr) ++stats_->access_cache_hits;
-          return it->second.decision;
+          if (stats_ != nullptr) stats_->AccessCache(CacheLookup::kHit);
+          return Decided(it->second.decision);
         }
         cache_.erase(it);
       }
@@ -71,17 +71,17 @@ class DelegatingAuthorizer final : public Authorizer {
         if (cache_.size() >= 10000) cache_.clear();
       }
     }
-    if (stats_ != nullptr) ++stats_->access_reviews;
+    if (stats_ != nullptr) stats_->AccessCache(CacheLookup::kMiss);
     auto res = client_->Post("/apis/authorization.k8s.io/v1/subjectaccessreviews", body);
     if (!res.ok() || (res->status != 201 && res->status != 200)) {
-      if (stats_ != nullptr) ++stats_->kube_api_failures;
+      Unavailable();
       return absl::UnavailableError(res.ok()
                                         ? absl::StrCat("SubjectAccessReview: HTTP ", res->status)
                                         : std::string(res.status().message()));
     }
     auto j = nlohmann::json::parse(res->body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      if (stats_ != nullptr) ++stats_->kube_api_failures;
+      Unavailable();
       return absl::UnavailableError("SubjectAccessReview: unparsable answer");
     }
     const auto st = j.value("status", nlohmann::json::object());
@@ -93,12 +93,29 @@ class DelegatingAuthorizer final : public Authorizer {
       e.decision = st.value("denied", false) ? Decision::kDeny : Decision::kNoOpinion;
       e.expires = now + options_.deny_ttl;
     }
+    if (stats_ != nullptr) {
+      stats_->AccessReview(e.decision == Decision::kAllow ? ReviewResult::kPositive
+                                                          : ReviewResult::kNegative);
+    }
     std::lock_guard lock(mu_);
     cache_[body] = e;
-    return e.decision;
+    return Decided(e.decision);
   }
 
  private:
+  Decision Decided(Decision d) {
+    if (stats_ != nullptr) {
+      stats_->Authorization(d == Decision::kAllow ? AuthzDecision::kAllow : AuthzDecision::kDeny);
+    }
+    return d;
+  }
+  void Unavailable() {
+    if (stats_ == nullptr) return;
+    stats_->AccessReview(ReviewResult::kError);
+    stats_->Authorization(AuthzDecision::kError);
+    stats_->KubeApiUnavailable(KubeCall::kSubjectAccessReview);
+  }
+
   struct Entry {
     std::chrono::steady_clock::time_point expires;
     Decision decision = Decision::kNoOpinion;

@@ -108,7 +108,7 @@ absl::StatusOr<AdapterConfig> ParseAdapterFlags(int argc, char** argv, int* exit
   app.add_option("--authorization-kubeconfig", c.authorization_kubeconfig,
                  "kubeconfig for SubjectAccessReview");
   // Security flags (issue 4, engineer security).
-  std::string token_ttl = "10s", allow_ttl = "10s", deny_ttl = "10s", cm_resync = "10s";
+  std::string token_ttl = "10s", allow_ttl = "10s", deny_ttl = "10s", cm_resync = "5m";
   app.add_option("--requestheader-username-headers", c.requestheader_username_headers,
                  "Front-proxy user headers (default: the ConfigMap's, else X-Remote-User)")
       ->delimiter(',');
@@ -128,7 +128,8 @@ absl::StatusOr<AdapterConfig> ParseAdapterFlags(int argc, char** argv, int* exit
                  "Paths that skip authorization")
       ->delimiter(',');
   app.add_option("--authentication-config-resync", cm_resync,
-                 "How often extension-apiserver-authentication is re-read");
+                 "Re-list and re-watch extension-apiserver-authentication at least this often "
+                 "(changes arrive through the watch at once)");
   app.add_option("--ingest-token-audience", c.ingest_token_audience,
                  "Audience of the sidecars' projected service-account tokens");
   app.add_option("--ingest-token-file", c.ingest_token_file,

@@ -18,6 +18,7 @@
 #include "kpiscale/adapter/auth.h"
 #include "kpiscale/adapter/auth/cert_reloader.h"
 #include "kpiscale/adapter/auth/setup.h"
+#include "kpiscale/adapter/auth/stats.h"
 #include "kpiscale/adapter/health.h"
 #include "kpiscale/adapter/ingest.h"
 #include "kpiscale/adapter/stats.h"
@@ -155,7 +156,8 @@ class AdapterServerImpl final : public AdapterServer {
     common::ProcessCollector::Options po;
     po.component = "adapter";
     process_ = std::make_shared<common::ProcessCollector>(po);
-    common::ServeMetrics(*metrics_server_, {registry_, process_});
+    auth_metrics_ = auth::NewAuthStatsCollector(auth_.stats);
+    common::ServeMetrics(*metrics_server_, {registry_, process_, auth_metrics_});
 
     KPISCALE_ASSIGN_OR_RETURN(
         ingest_thread_,
@@ -210,8 +212,8 @@ class AdapterServerImpl final : public AdapterServer {
   bool AuthorizeIngest(const httplib::Request& req, httplib::Response& res) {
     if (!auth_.ingest) return true;
     static auto log = common::Logger(common::loggers::kAdapterIngest);
+    // Counted by reason in the authenticator (kpiscale_adapter_ingest_auth_rejections_total).
     auto refuse = [&](int code, const absl::Status& st) {
-      ++auth_.stats->ingest_rejected;
       log->warn("msg=ingest_refused code={} err={}", code,
                 common::LogfmtValue(std::string(st.message())));
       res.status = code;
@@ -233,8 +235,7 @@ class AdapterServerImpl final : public AdapterServer {
     kpiscale::v1::ReportBatch batch;
     // An unparsable body is refused by the ingest handler with its own 400.
     if (!batch.ParseFromString(req.body)) return true;
-    if (auto st = auth::IngestAuthenticator::CheckPod(*id, batch.pod().namespace_(),
-                                                      batch.pod().pod_name());
+    if (auto st = auth_.ingest->Admit(*id, batch.pod().namespace_(), batch.pod().pod_name());
         !st.ok()) {
       return refuse(403, st);
     }
@@ -323,6 +324,7 @@ class AdapterServerImpl final : public AdapterServer {
   const common::Clock& clock_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<common::ProcessCollector> process_;
+  std::shared_ptr<prometheus::Collectable> auth_metrics_;
   std::unique_ptr<AdapterMetrics> metrics_;
   WindowStorePtr store_;
   WrittenMetrics written_;

@@ -34,7 +34,7 @@ struct AdapterConfig {
   int64_t authorized_cache_ttl_ms = 10'000;
   int64_t unauthorized_cache_ttl_ms = 10'000;
   std::vector<std::string> authorization_always_allow_paths{"/healthz", "/livez", "/readyz"};
-  int64_t authentication_config_resync_ms = 10'000;
+  int64_t authentication_config_resync_ms = 300'000;  // watch timeoutSeconds
   std::string ingest_token_audience = "kpiscale";
   std::string ingest_token_file;  // --local: the token shared with the sidecars
 

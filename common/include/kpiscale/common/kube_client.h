@@ -1,10 +1,17 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
+
+namespace httplib {
+class ClientImpl;
+}  // namespace httplib
 
 namespace kpiscale::common {
 
@@ -42,6 +49,21 @@ struct KubeResponse {
   std::string body;
 };
 
+/// Ends a KubeClient::Stream in progress from another thread (shutdown): the blocking read is
+/// interrupted by shutting the connection down. Once cancelled, it stays cancelled.
+/// Thread-safety: all methods may be called concurrently.
+class StreamCanceller final {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+ private:
+  friend class KubeClient;
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  httplib::ClientImpl* active_ = nullptr;  // the connection of the Stream in progress
+};
+
 /// A small Kubernetes API client over cpp-httplib: JSON GET/POST with a per-attempt timeout,
 /// retries with exponential backoff on transport errors, 429 and 5xx (never on other 4xx), and
 /// no secret in any log line or error message.
@@ -64,6 +86,17 @@ class KubeClient {
   /// (after the retries) or kept answering 429/5xx.
   absl::StatusOr<KubeResponse> Get(const std::string& path);
   absl::StatusOr<KubeResponse> Post(const std::string& path, const std::string& json_body);
+
+  /// A watch (or any streamed GET), one attempt: the body is handed to `on_line` one line at a
+  /// time as it arrives (without the newline); `on_line` returning false ends the stream. A
+  /// line over 16 MiB ends it with ResourceExhausted. `idle_timeout` bounds the wait for the
+  /// next bytes (a watch with timeoutSeconds=N needs more than N). No retry: a watcher re-lists
+  /// and backs off itself. Returns the HTTP status (with the body when it is not 200) once the
+  /// stream ends; Unavailable on a transport failure; Cancelled when `canceller` fired.
+  absl::StatusOr<KubeResponse> Stream(const std::string& path,
+                                      const std::function<bool(std::string_view)>& on_line,
+                                      std::chrono::milliseconds idle_timeout,
+                                      StreamCanceller* canceller = nullptr);
 
   const KubeConfig& config() const { return config_; }
 

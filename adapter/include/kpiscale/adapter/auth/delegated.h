@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -14,23 +15,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kpiscale/adapter/auth.h"
+#include "kpiscale/adapter/auth/stats.h"
 #include "kpiscale/common/clock.h"
 #include "kpiscale/common/kube_client.h"
 
 namespace kpiscale::adapter::auth {
-
-/// Counters of the delegated authentication/authorization path (exported by the server).
-/// Thread-safety: atomics.
-struct AuthStats {
-  std::atomic<uint64_t> token_reviews{0};
-  std::atomic<uint64_t> token_cache_hits{0};
-  std::atomic<uint64_t> access_reviews{0};
-  std::atomic<uint64_t> access_cache_hits{0};
-  std::atomic<uint64_t> kube_api_failures{0};
-  std::atomic<uint64_t> config_reloads{0};
-  std::atomic<uint64_t> config_reload_failures{0};
-  std::atomic<uint64_t> ingest_rejected{0};
-};
 
 /// The trust settings of `kube-system/extension-apiserver-authentication` (kubernetes-metrics-api
 /// §7). Header names are lower-case; defaults are the apiserver's.
@@ -62,30 +51,51 @@ struct AuthnOverrides {
 /// Applies the overrides (reading the CA files) to `settings`; header names are lower-cased.
 absl::Status ApplyOverrides(const AuthnOverrides& overrides, AuthnSettings* settings);
 
-/// Keeps the current AuthnSettings: reads the ConfigMap through `client` (unless every value is
-/// overridden) and re-reads it every `resync` from a background thread, replacing the settings
-/// when its resourceVersion changes (CA rotation). A failed re-read keeps the last settings.
+/// Keeps the current AuthnSettings of kube-system/extension-apiserver-authentication the way an
+/// aggregated apiserver's informer does: a list (`fieldSelector=metadata.name=...`, which the
+/// Role extension-apiserver-authentication-reader allows), then a watch from the list's
+/// resourceVersion. ADDED/MODIFIED events replace the settings at once (a rotated CA is trusted
+/// on the next request), DELETED keeps the last settings, BOOKMARK advances the
+/// resourceVersion. When the watch ends (410 Gone as an ERROR event or HTTP status, the stream
+/// closing, e.g. at its timeoutSeconds = `relist`, or any error) the source lists again and
+/// re-watches, backing off exponentially (100 ms doubling to 30 s) unless the ended watch was
+/// healthy. A failed load keeps the last settings; every step is counted in `stats`.
 /// Thread-safety: Current() may be called concurrently with the reloads.
 class AuthnConfigSource {
  public:
+  /// Lists once (an error when the ConfigMap cannot be read: without the front-proxy CA the
+  /// aggregator's requests could not be served), then watches on a background thread.
   static absl::StatusOr<std::unique_ptr<AuthnConfigSource>> Start(
       std::shared_ptr<common::KubeClient> client, AuthnOverrides overrides,
-      std::chrono::milliseconds resync, AuthStats* stats);
+      std::chrono::milliseconds relist, AuthStats* stats);
   /// Fixed settings (tests, --client-ca-file-only setups): no reloads.
   static std::unique_ptr<AuthnConfigSource> Fixed(AuthnSettings settings);
+  /// Ends the watch (interrupting the blocked read) and joins the thread.
   ~AuthnConfigSource();
+  AuthnConfigSource(const AuthnConfigSource&) = delete;
+  AuthnConfigSource& operator=(const AuthnConfigSource&) = delete;
 
   std::shared_ptr<const AuthnSettings> Current() const;
+  /// The resourceVersion the next watch starts from (list, event or bookmark).
+  std::string resource_version() const;
 
  private:
+  enum class WatchEnd { kNone, kGone, kStreamEnd, kError };
   AuthnConfigSource() = default;
-  absl::Status Reload();
+  absl::Status List();
+  /// Applies one ConfigMap object (JSON) with the overrides; false when it does not parse.
+  absl::Status Apply(const std::string& configmap_json, const char* how);
+  /// Runs one watch until it ends; `*healthy` when it delivered an event.
+  WatchEnd Watch(bool* healthy);
+  bool OnEvent(std::string_view line, WatchEnd* end, bool* healthy);
   void Loop();
+  bool Stopping() const;
 
   std::shared_ptr<common::KubeClient> client_;
   AuthnOverrides overrides_;
-  std::chrono::milliseconds resync_{10000};
+  std::chrono::milliseconds relist_{300000};
   AuthStats* stats_ = nullptr;
+  common::StreamCanceller canceller_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -185,11 +195,15 @@ class IngestAuthenticator {
       const std::string& token_file, AuthStats* stats);
 
   /// `authorization` is the Authorization header value. Unauthenticated (401) without a valid
-  /// bearer token, Unavailable (503) when TokenReview could not be asked.
+  /// bearer token, PermissionDenied (403) for a token that is not a service account's,
+  /// Unavailable (503) when TokenReview could not be asked. Every refusal is counted.
   absl::StatusOr<IngestIdentity> Authenticate(std::string_view authorization);
   /// PermissionDenied (403) when the batch is for another namespace or pod.
   static absl::Status CheckPod(const IngestIdentity& identity, std::string_view ns,
                                std::string_view pod_name);
+  /// CheckPod, counting a refusal (foreign_namespace / foreign_pod) in the stats.
+  absl::Status Admit(const IngestIdentity& identity, std::string_view ns,
+                     std::string_view pod_name);
 
  private:
   IngestAuthenticator() = default;

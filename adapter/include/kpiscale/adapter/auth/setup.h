@@ -16,7 +16,7 @@ namespace kpiscale::adapter::auth {
 /// TokenReview-based ingest. --local: the allow-all pair; ingest needs --ingest-token-file's
 /// token when that flag is set, nothing otherwise (ingest is null).
 struct AuthComponents {
-  std::unique_ptr<AuthStats> stats = std::make_unique<AuthStats>();
+  std::shared_ptr<AuthStats> stats = std::make_shared<AuthStats>();  // exported on /metrics
   std::shared_ptr<AuthnConfigSource> config;  // owns the ConfigMap reload thread
   AuthenticatorPtr authenticator;
   AuthorizerPtr authorizer;
