@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -302,8 +303,10 @@ absl::StatusOr<KubeResponse> KubeClient::Do(const std::string& method, const std
       last_error = httplib::to_string(res.error());
     }
     // The path and the error only: never headers or bodies, which may hold tokens.
-    log->warn("msg=kube_api_attempt_failed method={} path={} attempt={} error={}", method,
-              LogfmtValue(path), attempt, LogfmtValue(last_error));
+    // Bounded: with the API down every request that needs a review fails here.
+    KPISCALE_LOG_EVERY_N(log, spdlog::level::warn, 20,
+                         "msg=kube_api_attempt_failed method={} path={} attempt={} error={}",
+                         method, LogfmtValue(path), attempt, LogfmtValue(last_error));
     if (attempt < options_.max_attempts) {
       std::this_thread::sleep_for(backoff);  // backoff between attempts, not synchronization
       backoff = std::min(backoff * 2, options_.max_backoff);

@@ -65,6 +65,7 @@ def expect(docs, overlay):
         e("Deployment kpiscale-system/kpiscale-adapter is missing")
     else:
         _expect_adapter(adapter, b, e, overlay)
+        _expect_ingest_tokens(adapter, b, e)
 
     for d in docs:
         tpl = sem.pod_template(d)
@@ -221,6 +222,67 @@ def _expect_workload(dep, b, e, overlay):
               f"on-demand 40")
         if not pod.get("priorityClassName"):
             e("production: ci-failure-agent has no priority class")
+
+
+def _expect_ingest_tokens(adapter, b, e):
+    """Issue 4: the sidecars' projected tokens are what the adapter reviews for ingest.
+
+    The adapter's --ingest-token-audience (default kpiscale) must be the audience of every
+    projected token a sidecar sends (--adapter-token-file), that token must be short-lived, and
+    the adapter must reach the Kubernetes API for TokenReview/SubjectAccessReview: through
+    --authentication-kubeconfig/--authorization-kubeconfig files it mounts, or in-cluster from
+    its own ServiceAccount's mounted token.
+    """
+    pod = adapter["spec"]["template"]["spec"]
+    c = _container(pod, "adapter")
+    if c is None:
+        return
+    args = _args(c)
+    audience = args.get("--ingest-token-audience", "kpiscale")
+    mounts = [m["mountPath"].rstrip("/") + "/" for m in c.get("volumeMounts", [])]
+    kubeconfigs = [args.get(f) for f in ("--authentication-kubeconfig",
+                                         "--authorization-kubeconfig")]
+    if any(kubeconfigs):
+        for path in kubeconfigs:
+            if not path or not any(path.startswith(m) for m in mounts):
+                e(f"adapter kubeconfig {path!r} is not a mounted file (both "
+                  f"--authentication-kubeconfig and --authorization-kubeconfig are needed)")
+    elif pod.get("automountServiceAccountToken") is False or \
+            pod.get("serviceAccountName") != "kpiscale-adapter":
+        e("adapter has no kubeconfig flags and no in-cluster credentials of ServiceAccount "
+          "kpiscale-adapter (automountServiceAccountToken)")
+    senders = 0
+    for d in b.docs:
+        tpl = sem.pod_template(d)
+        if not tpl:
+            continue
+        spec = tpl.get("spec", {})
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for side in sem.all_containers(spec):
+            token_file = _args(side).get("--adapter-token-file")
+            if not token_file:
+                continue
+            senders += 1
+            source = None
+            for m in side.get("volumeMounts", []):
+                mount = m["mountPath"].rstrip("/") + "/"
+                if token_file.startswith(mount):
+                    rel = token_file[len(mount):]
+                    for src in volumes.get(m["name"], {}).get("projected", {}).get("sources", []):
+                        if src.get("serviceAccountToken", {}).get("path") == rel:
+                            source = src["serviceAccountToken"]
+            where = f"{sem.key(d)} container {side.get('name')}"
+            if source is None:
+                e(f"{where}: --adapter-token-file is not a projected service-account token")
+                continue
+            if source.get("audience") != audience:
+                e(f"{where}: token audience {source.get('audience')!r} does not match the "
+                  f"adapter's --ingest-token-audience {audience!r}")
+            expiry = source.get("expirationSeconds", 3600)
+            if not isinstance(expiry, int) or not 600 <= expiry <= 3600:
+                e(f"{where}: token expirationSeconds {expiry!r} must be short-lived (600..3600)")
+    if senders == 0:
+        e("no sidecar sends an --adapter-token-file to the adapter")
 
 
 def _cpu_milli(q):

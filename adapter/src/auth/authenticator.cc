@@ -47,17 +47,21 @@ struct StoreCtxDeleter {
   void operator()(X509_STORE_CTX* s) const { X509_STORE_CTX_free(s); }
 };
 
-// %-decoding as url.PathUnescape; a bad escape leaves the key as it is.
-std::string PercentDecode(std::string_view s) {
+// url.PathUnescape: every escape decoded, or (any bad escape) the key unchanged, as
+// k8s.io/apiserver headerrequest.unescapeExtraKey does.
+std::string PathUnescapeOrKeep(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
+    if (s[i] != '%') {
       out.push_back(s[i]);
+      continue;
     }
+    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      return std::string(s);
+    }
+    out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+    i += 2;
   }
   return out;
 }
@@ -182,9 +186,11 @@ class DelegatingAuthenticator final : public Authenticator {
     for (const auto& prefix : s.extra_prefixes) {
       for (const auto& [name, value] : r.headers) {
         if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-        std::string key = PercentDecode(std::string_view(name).substr(prefix.size()));
+        // Lower-cased first (header names are case-insensitive), then unescaped, so an escaped
+        // upper-case character survives, exactly as in Kubernetes.
+        std::string key(std::string_view(name).substr(prefix.size()));
         absl::AsciiStrToLower(&key);
-        u.extra[key].push_back(value);
+        u.extra[PathUnescapeOrKeep(key)].push_back(value);
       }
     }
     return std::optional<UserInfo>(std::move(u));

@@ -100,7 +100,16 @@ class AdapterServerImpl final : public AdapterServer {
     if (cert.empty()) {
       cert = (std::filesystem::path(config_.cert_dir) / "apiserver.crt").string();
       key = (std::filesystem::path(config_.cert_dir) / "apiserver.key").string();
-      KPISCALE_RETURN_IF_ERROR(EnsureSelfSignedCertificate(cert, key, {config_.bind_address}));
+      if (config_.local) {
+        KPISCALE_RETURN_IF_ERROR(EnsureSelfSignedCertificate(cert, key, {config_.bind_address}));
+      } else if (!std::filesystem::exists(cert) || !std::filesystem::exists(key)) {
+        // Issue 4: self-signed only in --local; in a cluster the aggregator must be able to
+        // verify us against the APIService caBundle.
+        return absl::FailedPreconditionError(absl::StrCat(
+            "no serving certificate: give --tls-cert-file/--tls-private-key-file or put "
+            "apiserver.crt/apiserver.key in --cert-dir ",
+            config_.cert_dir, " (a self-signed pair is generated only in --local)"));
+      }
     }
     api_server_ = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
     if (!api_server_->is_valid()) {
@@ -214,8 +223,9 @@ class AdapterServerImpl final : public AdapterServer {
     static auto log = common::Logger(common::loggers::kAdapterIngest);
     // Counted by reason in the authenticator (kpiscale_adapter_ingest_auth_rejections_total).
     auto refuse = [&](int code, const absl::Status& st) {
-      log->warn("msg=ingest_refused code={} err={}", code,
-                common::LogfmtValue(std::string(st.message())));
+      // Bounded: a sender retrying with a bad token must not flood the log.
+      KPISCALE_LOG_EVERY_N(log, spdlog::level::warn, 100, "msg=ingest_refused code={} err={}", code,
+                           common::LogfmtValue(std::string(st.message())));
       res.status = code;
       res.set_content(internal::StatusBody(code,
                                            code == 401   ? "Unauthorized"

@@ -154,6 +154,21 @@ class Manifests(unittest.TestCase):
                                   if v["name"] == "kpiscale-token")["projected"]["sources"][0][
                                       "serviceAccountToken"].update(audience="vault"),
                 "audience kpiscale"),
+            "adapter audience differs from the sidecar token": (
+                lambda o, d: containers(o, ada)["adapter"]["args"].append(
+                    "--ingest-token-audience=kpiscale-ingest"),
+                "does not match the adapter's --ingest-token-audience"),
+            "long-lived sidecar token": (
+                lambda o, d: next(v for v in o[dep]["spec"]["template"]["spec"]["volumes"]
+                                  if v["name"] == "kpiscale-token")["projected"]["sources"][0][
+                                      "serviceAccountToken"].update(expirationSeconds=86400),
+                "must be short-lived"),
+            "adapter without API credentials": (
+                lambda o, d: o[ada]["spec"]["template"]["spec"].update(
+                    automountServiceAccountToken=False), "no in-cluster credentials"),
+            "adapter kubeconfig not mounted": (
+                lambda o, d: containers(o, ada)["adapter"]["args"].append(
+                    "--authentication-kubeconfig=/etc/kube/config"), "is not a mounted file"),
             "adapter URL to the API port": (
                 lambda o, d: containers(o, dep)["kpiscale-sidecar"]["args"].__setitem__(
                     3, "--adapter-url=https://kpiscale-adapter.kpiscale-system.svc:443"),

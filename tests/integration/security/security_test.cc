@@ -249,13 +249,18 @@ TEST_F(SecurityTest, FrontProxyCertificateMakesHeadersTrusted) {
           {{"X-Remote-User", "dave"},
            {"X-Remote-Group", "g1"},
            {"X-Remote-Group", "g2"},
-           {"X-Remote-Extra-Scopes%2FOne", "s1"}});
+           {"X-Remote-Extra-Scopes%2FOne", "s1"},
+           {"X-Remote-Extra-Case%41", "c1"},
+           {"X-Remote-Extra-Bad%zz%2F", "b1"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 403);
   const auto spec = kube_->last_access_review();
   EXPECT_EQ(spec["user"], "dave");
   EXPECT_EQ(spec["groups"], nlohmann::json({"g1", "g2", "system:authenticated"}));
   EXPECT_EQ(spec["extra"]["scopes/one"], nlohmann::json({"s1"}));
+  // Lower-cased, then %-decoded (an escaped capital stays); a bad escape keeps the key as sent.
+  EXPECT_EQ(spec["extra"]["caseA"], nlohmann::json({"c1"})) << spec.dump();
+  EXPECT_EQ(spec["extra"]["bad%zz%2f"], nlohmann::json({"b1"})) << spec.dump();
 }
 
 TEST_F(SecurityTest, FrontProxyCertificateWithOtherCnIsRejected) {
@@ -356,6 +361,18 @@ TEST_F(SecurityTest, AdapterRefusesToStartWhenTheApiRejectsItsToken) {
   EXPECT_FALSE(s.ok());
   EXPECT_GE(kube_->unauthorized.load(), 1);
   EXPECT_EQ(kube_->configmap_gets.load(), 0);
+}
+
+TEST_F(SecurityTest, NoSelfSignedCertificateOutsideLocalMode) {
+  AdapterConfig c = Config(kAdapterToken);
+  c.tls_cert_file.clear();
+  c.tls_private_key_file.clear();
+  c.cert_dir = pki->dir + "/empty-cert-dir";
+  auto s = AdapterServer::Start(c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.status().message()).find("only in --local"), std::string::npos)
+      << s.status();
+  EXPECT_FALSE(std::filesystem::exists(c.cert_dir + "/apiserver.crt"));
 }
 
 TEST_F(SecurityTest, ApiDownGives503WhileHealthStaysUp) {

@@ -130,5 +130,39 @@ TEST(KubeClientTest, UnreachableServerIsUnavailableAfterRetries) {
   EXPECT_EQ(r.status().message().find("secret-token-value"), std::string::npos);
 }
 
+TEST(KubeClientTest, StreamToAnUnreachableServerIsUnavailableWithoutRetry) {
+  KubeConfig c;
+  c.server = "https://127.0.0.1:1";
+  c.token = "secret-token-value";
+  auto client = KubeClient::Create(c);
+  ASSERT_TRUE(client.ok());
+  int lines = 0;
+  auto r = (*client)->Stream(
+      "/api/v1/namespaces/kube-system/configmaps?watch=1",
+      [&](std::string_view) {
+        ++lines;
+        return true;
+      },
+      std::chrono::seconds(5));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().message().find("secret-token-value"), std::string::npos);
+  EXPECT_EQ(lines, 0);
+}
+
+TEST(KubeClientTest, CancelledStreamDoesNotStart) {
+  KubeConfig c;
+  c.server = "https://127.0.0.1:1";
+  auto client = KubeClient::Create(c);
+  ASSERT_TRUE(client.ok());
+  StreamCanceller canceller;
+  EXPECT_FALSE(canceller.cancelled());
+  canceller.Cancel();
+  EXPECT_TRUE(canceller.cancelled());
+  auto r = (*client)->Stream(
+      "/api", [](std::string_view) { return true; }, std::chrono::seconds(5), &canceller);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+}
+
 }  // namespace
 }  // namespace kpiscale::common
