@@ -1,11 +1,16 @@
 // Runs the data observers (RESP and PostgreSQL relays) until SIGINT/SIGTERM.
 // Usage: kpiscale_data_observers_bench REDIS_LISTEN REDIS_UPSTREAM PG_LISTEN PG_UPSTREAM
+//            [THREADS [immediate|spin]]
+//   THREADS: relay event loops (default 1); "immediate": forward each read at once (the relay
+//   before deferred writes); "spin": poll once more without blocking before sleeping.
 // Prints "ready redis=<port> postgres=<port>" once listening, and the counts at exit.
 #include <prometheus/registry.h>
 #include <signal.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "kpiscale/sidecar/observe/data_observers.h"
 
@@ -25,8 +30,11 @@ class CountingSink final : public kpiscale::sidecar::SignalSink {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s REDIS_LISTEN REDIS_UPSTREAM PG_LISTEN PG_UPSTREAM\n", argv[0]);
+  if (argc < 5 || argc > 7) {
+    std::fprintf(stderr,
+                 "usage: %s REDIS_LISTEN REDIS_UPSTREAM PG_LISTEN PG_UPSTREAM "
+                 "[THREADS [immediate|spin]]\n",
+                 argv[0]);
     return 2;
   }
   sigset_t signals;
@@ -40,6 +48,12 @@ int main(int argc, char** argv) {
   options.redis_upstream = argv[2];
   options.postgres_listen = argv[3];
   options.postgres_upstream = argv[4];
+  if (argc >= 6) options.relay_threads = std::atoi(argv[5]);
+  if (argc == 7) {
+    const std::string mode = argv[6];
+    options.relay_defer_writes = mode != "immediate";
+    options.relay_poll_before_sleep = mode == "spin";
+  }
   CountingSink sink;
   prometheus::Registry registry;
   auto observers = kpiscale::sidecar::StartDataObservers(options, sink, registry);

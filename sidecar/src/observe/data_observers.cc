@@ -59,6 +59,9 @@ class DataObserversImpl final : public DataObservers {
     if (redis_proxy || pg_proxy) {
       observe::RelayOptions relay_options;
       relay_options.max_connections = options.max_connections;
+      relay_options.threads = options.relay_threads;
+      relay_options.defer_writes = options.relay_defer_writes;
+      relay_options.poll_before_sleep = options.relay_poll_before_sleep;
       KPISCALE_ASSIGN_OR_RETURN(relay_, observe::TcpRelay::Create(relay_options));
     }
     if (redis_proxy) {

@@ -135,6 +135,7 @@ struct Conn {
   bool upstream_closed_first = false;
   bool close_after_flush = false;
   bool closed = false;
+  bool dirty = false;  // read this round; flushed and settled after every ready socket was read
   uint32_t client_mask = 0;
   uint32_t upstream_mask = 0;
   SteadyTime connect_deadline{};
@@ -150,21 +151,24 @@ LogLimiter& UpstreamLog() {
   return *limiter;
 }
 
-}  // namespace
-
-struct TcpRelay::Impl {
-  RelayOptions options;
+// One event loop: an epoll set, its own listening sockets (SO_REUSEPORT siblings when there are
+// several loops) and the connections they accepted. A connection lives on one loop for its
+// whole life, so taps and buffers are never shared between threads.
+struct Loop {
+  const RelayOptions* options = nullptr;
+  std::atomic<std::size_t>* active = nullptr;  // shared by every loop: the connection limit
   int epoll_fd = -1;
   int wake_fd = -1;
   Handle wake_h{HandleType::kWake, nullptr};
   std::vector<std::unique_ptr<Listener>> listeners;
   std::unordered_set<Conn*> conns;
   std::vector<Conn*> graveyard;
+  std::vector<Conn*> dirty;
   std::atomic<bool> stop{false};
-  std::atomic<std::size_t> active{0};
+  std::atomic<uint64_t> accepted{0};
   SteadyTime next_timer_check{};
 
-  ~Impl() {
+  ~Loop() {
     for (auto& l : listeners) {
       if (l->fd >= 0) ::close(l->fd);
     }
@@ -172,12 +176,16 @@ struct TcpRelay::Impl {
     if (epoll_fd >= 0) ::close(epoll_fd);
   }
 
+  absl::Status Init();
   void Run();
+  void Wake();
   void Accept(Listener* l, SteadyTime now);
   void OnClientEvent(Conn* c, uint32_t events, SteadyTime now);
   void OnUpstreamEvent(Conn* c, uint32_t events, SteadyTime now);
   void ReadClient(Conn* c, SteadyTime now);
   void ReadUpstream(Conn* c, SteadyTime now);
+  void MarkDirty(Conn* c);
+  void FlushDirty(SteadyTime now);
   void FlushToUpstream(Conn* c);
   void FlushToClient(Conn* c);
   void RunIntercept(Conn* c, SteadyTime now);
@@ -190,19 +198,49 @@ struct TcpRelay::Impl {
   void CheckTimers(SteadyTime now);
 };
 
-absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Create(const RelayOptions& options) {
-  if (options.buffer_bytes < 16) return absl::InvalidArgumentError("relay buffer too small");
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (impl->epoll_fd < 0) return absl::InternalError("epoll_create1: " + ErrnoText(errno));
-  impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (impl->wake_fd < 0) return absl::InternalError("eventfd: " + ErrnoText(errno));
+}  // namespace
+
+struct TcpRelay::Impl {
+  RelayOptions options;
+  std::atomic<std::size_t> active{0};
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::vector<std::thread> threads;
+};
+
+absl::Status Loop::Init() {
+  epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) return absl::InternalError("epoll_create1: " + ErrnoText(errno));
+  wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd < 0) return absl::InternalError("eventfd: " + ErrnoText(errno));
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = &impl->wake_h;
-  if (::epoll_ctl(impl->epoll_fd, EPOLL_CTL_ADD, impl->wake_fd, &ev) != 0) {
+  ev.data.ptr = &wake_h;
+  if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) != 0) {
     return absl::InternalError("epoll_ctl: " + ErrnoText(errno));
+  }
+  return absl::OkStatus();
+}
+
+void Loop::Wake() {
+  stop.store(true);
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof(one));
+}
+
+absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Create(const RelayOptions& options) {
+  if (options.buffer_bytes < 16) return absl::InvalidArgumentError("relay buffer too small");
+  if (options.threads < 1 || options.threads > RelayOptions::kMaxThreads) {
+    return absl::InvalidArgumentError("relay threads must be 1.." +
+                                      std::to_string(RelayOptions::kMaxThreads));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  for (int i = 0; i < options.threads; ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->options = &impl->options;
+    loop->active = &impl->active;
+    KPISCALE_RETURN_IF_ERROR(loop->Init());
+    impl->loops.push_back(std::move(loop));
   }
   return std::unique_ptr<TcpRelay>(new TcpRelay(std::move(impl)));
 }
@@ -212,6 +250,14 @@ TcpRelay::TcpRelay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TcpRelay::~TcpRelay() { Stop(); }
 
 std::size_t TcpRelay::active_connections() const { return impl_->active.load(); }
+
+int TcpRelay::threads() const { return static_cast<int>(impl_->loops.size()); }
+
+std::vector<uint64_t> TcpRelay::accepted_per_thread() const {
+  std::vector<uint64_t> out;
+  for (const auto& loop : impl_->loops) out.push_back(loop->accepted.load());
+  return out;
+}
 
 absl::StatusOr<uint16_t> TcpRelay::AddListener(const RelayListenerConfig& config) {
   if (started_) return absl::FailedPreconditionError("AddListener after Start");
@@ -226,10 +272,6 @@ absl::StatusOr<uint16_t> TcpRelay::AddListener(const RelayListenerConfig& config
   KPISCALE_RETURN_IF_ERROR(SplitHostPort(config.upstream, &up_host, &up_port));
   if (up_port == 0) return absl::InvalidArgumentError("upstream port 0 in " + config.upstream);
 
-  auto listener = std::make_unique<Listener>();
-  listener->handle.owner = listener.get();
-  listener->config = config;
-
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
@@ -240,73 +282,113 @@ absl::StatusOr<uint16_t> TcpRelay::AddListener(const RelayListenerConfig& config
     return absl::InvalidArgumentError(config.name + ": cannot resolve upstream " + config.upstream +
                                       ": " + gai_strerror(rc));
   }
-  std::memcpy(&listener->upstream, res->ai_addr, res->ai_addrlen);
-  listener->upstream_len = res->ai_addrlen;
+  sockaddr_storage upstream{};
+  std::memcpy(&upstream, res->ai_addr, res->ai_addrlen);
+  const socklen_t upstream_len = res->ai_addrlen;
   ::freeaddrinfo(res);
 
-  hints.ai_flags = AI_PASSIVE;
-  res = nullptr;
-  const std::string port_text = std::to_string(port);
-  rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
-  if (rc != 0 || res == nullptr) {
-    return absl::InvalidArgumentError(config.name + ": cannot resolve listen address " +
-                                      config.listen + ": " + gai_strerror(rc));
-  }
-  const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  // With several loops every loop gets its own listening socket on the same port
+  // (SO_REUSEPORT): the kernel spreads new connections over them without an acceptor thread
+  // handing descriptors around. The first socket picks the port when port 0 was asked for.
+  const bool share_port = impl_->loops.size() > 1;
+  std::vector<int> fds;
+  auto close_all = [&fds] {
+    for (int fd : fds) ::close(fd);
+  };
+  uint16_t bound_port = port;
+  for (std::size_t i = 0; i < impl_->loops.size(); ++i) {
+    hints = addrinfo{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_flags = AI_PASSIVE;
+    res = nullptr;
+    const std::string port_text = std::to_string(bound_port);
+    rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
+    if (rc != 0 || res == nullptr) {
+      close_all();
+      return absl::InvalidArgumentError(config.name + ": cannot resolve listen address " +
+                                        config.listen + ": " + gai_strerror(rc));
+    }
+    const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      ::freeaddrinfo(res);
+      close_all();
+      return absl::InternalError("socket: " + ErrnoText(errno));
+    }
+    fds.push_back(fd);
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (share_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      const int err = errno;
+      ::freeaddrinfo(res);
+      close_all();
+      return absl::InternalError(config.name + ": SO_REUSEPORT: " + ErrnoText(err));
+    }
+    if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+      const int err = errno;
+      ::freeaddrinfo(res);
+      close_all();
+      return absl::UnavailableError(config.name + ": cannot listen on " + config.listen + ": " +
+                                    ErrnoText(err));
+    }
     ::freeaddrinfo(res);
-    return absl::InternalError("socket: " + ErrnoText(errno));
+    if (i == 0) {
+      sockaddr_storage bound{};
+      socklen_t bound_len = sizeof(bound);
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+      bound_port = bound.ss_family == AF_INET6
+                       ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
+                       : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+    }
   }
-  const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
-    const int err = errno;
-    ::freeaddrinfo(res);
-    ::close(fd);
-    return absl::UnavailableError(config.name + ": cannot listen on " + config.listen + ": " +
-                                  ErrnoText(err));
+  for (std::size_t i = 0; i < impl_->loops.size(); ++i) {
+    Loop& loop = *impl_->loops[i];
+    auto listener = std::make_unique<Listener>();
+    listener->handle.owner = listener.get();
+    listener->config = config;
+    listener->upstream = upstream;
+    listener->upstream_len = upstream_len;
+    listener->fd = fds[i];
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &listener->handle;
+    if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
+      const int err = errno;
+      for (std::size_t j = i; j < fds.size(); ++j) ::close(fds[j]);
+      return absl::InternalError("epoll_ctl: " + ErrnoText(err));
+    }
+    loop.listeners.push_back(std::move(listener));
   }
-  ::freeaddrinfo(res);
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  const uint16_t bound_port = bound.ss_family == AF_INET6
-                                  ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-                                  : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
-  listener->fd = fd;
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = &listener->handle;
-  if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    ::close(fd);
-    return absl::InternalError("epoll_ctl: " + ErrnoText(errno));
-  }
-  impl_->listeners.push_back(std::move(listener));
   return bound_port;
 }
 
 absl::Status TcpRelay::Start() {
   if (started_) return absl::FailedPreconditionError("relay already started");
   started_ = true;
-  Impl* impl = impl_.get();
-  thread_ = std::thread([impl] { impl->Run(); });
+  for (auto& loop : impl_->loops) {
+    Loop* l = loop.get();
+    impl_->threads.emplace_back([l] { l->Run(); });
+  }
   return absl::OkStatus();
 }
 
 void TcpRelay::Stop() {
-  if (!thread_.joinable()) return;
-  impl_->stop.store(true);
-  const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(impl_->wake_fd, &one, sizeof(one));
-  thread_.join();
+  if (impl_->threads.empty()) return;
+  for (auto& loop : impl_->loops) loop->Wake();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
 }
 
-void TcpRelay::Impl::Run() {
+void Loop::Run() {
   std::vector<epoll_event> events(256);
-  while (!stop.load()) {
+  bool poll_again = false;
+  while (!stop.load(std::memory_order_relaxed)) {
     // Connect deadlines and paused listeners are checked at most every 100 ms, so the cost of
     // the scan over connections never grows with the request rate.
-    const int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 100);
+    const int timeout_ms = poll_again ? 0 : 100;
+    const int n =
+        ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
+    poll_again = options->poll_before_sleep && n > 0;
     const SteadyTime now = std::chrono::steady_clock::now();
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<Handle*>(events[i].data.ptr);
@@ -332,6 +414,7 @@ void TcpRelay::Impl::Run() {
         }
       }
     }
+    FlushDirty(now);
     if (now >= next_timer_check) {
       CheckTimers(now);
       next_timer_check = now + std::chrono::milliseconds(100);
@@ -346,7 +429,28 @@ void TcpRelay::Impl::Run() {
   graveyard.clear();
 }
 
-void TcpRelay::Impl::CheckTimers(SteadyTime now) {
+// Every socket epoll reported was read before anything is written: the writes of one round
+// then go out back to back, and the peers they wake find the relay still running instead of
+// preempting it between a read and the next.
+void Loop::MarkDirty(Conn* c) {
+  if (c->dirty) return;
+  c->dirty = true;
+  dirty.push_back(c);
+}
+
+void Loop::FlushDirty(SteadyTime now) {
+  for (std::size_t i = 0; i < dirty.size(); ++i) {
+    Conn* c = dirty[i];
+    c->dirty = false;
+    if (c->closed) continue;
+    FlushToUpstream(c);
+    if (!c->closed) FlushToClient(c);
+    if (!c->closed) Settle(c, now);
+  }
+  dirty.clear();
+}
+
+void Loop::CheckTimers(SteadyTime now) {
   for (auto& l : listeners) {
     if (l->paused && now >= l->resume_at) {
       epoll_event ev{};
@@ -364,7 +468,7 @@ void TcpRelay::Impl::CheckTimers(SteadyTime now) {
   }
 }
 
-void TcpRelay::Impl::Accept(Listener* l, SteadyTime now) {
+void Loop::Accept(Listener* l, SteadyTime now) {
   for (;;) {
     const int fd = ::accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -382,24 +486,26 @@ void TcpRelay::Impl::Accept(Listener* l, SteadyTime now) {
       return;
     }
     RelayStats& stats = *l->config.stats;
-    if (conns.size() >= options.max_connections) {
+    // Reserved before the check so that loops accepting at the same time cannot overshoot.
+    if (active->fetch_add(1) >= options->max_connections) {
+      active->fetch_sub(1);
       stats.rejected.Increment();
       ::close(fd);
       if (AcceptLog().ShouldLog()) {
         SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=connection_limit observer={} max={}",
-                           l->config.name, options.max_connections);
+                           l->config.name, options->max_connections);
       }
       continue;
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto* c = new Conn(l, options.buffer_bytes);
+    auto* c = new Conn(l, options->buffer_bytes);
     c->client_fd = fd;
     c->tap = l->config.new_tap();
     c->intercepting = c->tap->WantsIntercept();
-    c->connect_deadline = now + options.connect_timeout;
+    c->connect_deadline = now + options->connect_timeout;
     conns.insert(c);
-    active.fetch_add(1);
+    accepted.fetch_add(1, std::memory_order_relaxed);
     stats.connections.Increment();
     stats.active.Increment();
 
@@ -430,13 +536,13 @@ void TcpRelay::Impl::Accept(Listener* l, SteadyTime now) {
   }
 }
 
-void TcpRelay::Impl::OnClientEvent(Conn* c, uint32_t events, SteadyTime now) {
+void Loop::OnClientEvent(Conn* c, uint32_t events, SteadyTime now) {
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ReadClient(c, now);
   if (!c->closed && (events & EPOLLOUT) != 0) FlushToClient(c);
-  if (!c->closed) Settle(c, now);
+  if (!c->closed && !c->dirty) Settle(c, now);
 }
 
-void TcpRelay::Impl::OnUpstreamEvent(Conn* c, uint32_t events, SteadyTime now) {
+void Loop::OnUpstreamEvent(Conn* c, uint32_t events, SteadyTime now) {
   if (c->connecting) {
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) FinishConnect(c, now);
     if (!c->closed) Settle(c, now);
@@ -444,10 +550,10 @@ void TcpRelay::Impl::OnUpstreamEvent(Conn* c, uint32_t events, SteadyTime now) {
   }
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ReadUpstream(c, now);
   if (!c->closed && (events & EPOLLOUT) != 0) FlushToUpstream(c);
-  if (!c->closed) Settle(c, now);
+  if (!c->closed && !c->dirty) Settle(c, now);
 }
 
-void TcpRelay::Impl::ReadClient(Conn* c, SteadyTime now) {
+void Loop::ReadClient(Conn* c, SteadyTime now) {
   if (c->client_eof) return;
   std::size_t room = 0;
   char* tail = c->c2s.Tail(&room);
@@ -461,7 +567,12 @@ void TcpRelay::Impl::ReadClient(Conn* c, SteadyTime now) {
     } else if (!c->upstream_failed) {
       c->tap->OnClientBytes(tail, static_cast<std::size_t>(n), now);
     }
-    if (!c->closed) FlushToUpstream(c);
+    if (c->closed) return;
+    if (options->defer_writes) {
+      MarkDirty(c);
+    } else {
+      FlushToUpstream(c);
+    }
     return;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -472,7 +583,7 @@ void TcpRelay::Impl::ReadClient(Conn* c, SteadyTime now) {
   c->client_eof = true;  // FIN: the application is done sending, it may still read
 }
 
-void TcpRelay::Impl::ReadUpstream(Conn* c, SteadyTime now) {
+void Loop::ReadUpstream(Conn* c, SteadyTime now) {
   if (c->upstream_eof || c->upstream_fd < 0) return;
   std::size_t room = 0;
   char* tail = c->s2c.Tail(&room);
@@ -482,7 +593,11 @@ void TcpRelay::Impl::ReadUpstream(Conn* c, SteadyTime now) {
     c->s2c.Produced(static_cast<std::size_t>(n));
     c->listener->config.stats->bytes_downstream.Increment(static_cast<double>(n));
     c->tap->OnServerBytes(tail, static_cast<std::size_t>(n), now);
-    FlushToClient(c);
+    if (options->defer_writes) {
+      MarkDirty(c);
+    } else {
+      FlushToClient(c);
+    }
     return;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -495,7 +610,7 @@ void TcpRelay::Impl::ReadUpstream(Conn* c, SteadyTime now) {
   c->upstream_eof = true;
 }
 
-void TcpRelay::Impl::FlushToUpstream(Conn* c) {
+void Loop::FlushToUpstream(Conn* c) {
   if (c->connecting || c->intercepting || c->upstream_fd < 0 || c->upstream_failed) return;
   while (c->c2s.size() > 0) {
     const ssize_t n = ::send(c->upstream_fd, c->c2s.front(), c->c2s.size(), MSG_NOSIGNAL);
@@ -513,7 +628,7 @@ void TcpRelay::Impl::FlushToUpstream(Conn* c) {
   }
 }
 
-void TcpRelay::Impl::FlushToClient(Conn* c) {
+void Loop::FlushToClient(Conn* c) {
   while (c->s2c.size() > 0) {
     const ssize_t n = ::send(c->client_fd, c->s2c.front(), c->s2c.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -530,7 +645,7 @@ void TcpRelay::Impl::FlushToClient(Conn* c) {
   }
 }
 
-void TcpRelay::Impl::RunIntercept(Conn* c, SteadyTime now) {
+void Loop::RunIntercept(Conn* c, SteadyTime now) {
   while (c->intercepting && c->c2s.size() > 0) {
     const Intercept ic = c->tap->InterceptClient(c->c2s.front(), c->c2s.size());
     if (ic.action == Intercept::Action::kNeedMore) {
@@ -556,7 +671,7 @@ void TcpRelay::Impl::RunIntercept(Conn* c, SteadyTime now) {
   if (c->c2s.size() > 0) c->tap->OnClientBytes(c->c2s.front(), c->c2s.size(), now);
 }
 
-void TcpRelay::Impl::FinishConnect(Conn* c, SteadyTime now) {
+void Loop::FinishConnect(Conn* c, SteadyTime now) {
   int err = 0;
   socklen_t len = sizeof(err);
   if (::getsockopt(c->upstream_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -568,7 +683,7 @@ void TcpRelay::Impl::FinishConnect(Conn* c, SteadyTime now) {
   FlushToUpstream(c);
 }
 
-void TcpRelay::Impl::UpstreamFailed(Conn* c, const std::string& error, SteadyTime now) {
+void Loop::UpstreamFailed(Conn* c, const std::string& error, SteadyTime now) {
   c->listener->config.stats->upstream_failures.Increment();
   if (UpstreamLog().ShouldLog()) {
     SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=upstream_failed observer={} upstream={} err=\"{}\"",
@@ -585,7 +700,7 @@ void TcpRelay::Impl::UpstreamFailed(Conn* c, const std::string& error, SteadyTim
   if (!c->intercepting) FailToClient(c, now);
 }
 
-void TcpRelay::Impl::FailToClient(Conn* c, SteadyTime now) {
+void Loop::FailToClient(Conn* c, SteadyTime now) {
   const std::string answer = c->tap->UpstreamFailureAnswer(c->upstream_error);
   c->c2s.Clear();
   if (answer.empty() || !c->s2c.Append(answer)) {
@@ -598,7 +713,7 @@ void TcpRelay::Impl::FailToClient(Conn* c, SteadyTime now) {
 }
 
 // After any event: passes half-closes on, closes what is finished, and updates interest.
-void TcpRelay::Impl::Settle(Conn* c, SteadyTime now) {
+void Loop::Settle(Conn* c, SteadyTime now) {
   if (c->closed) return;
   if (c->close_after_flush) {
     if (c->s2c.size() == 0 || c->client_eof) {
@@ -634,7 +749,7 @@ void TcpRelay::Impl::Settle(Conn* c, SteadyTime now) {
   UpdateInterest(c);
 }
 
-void TcpRelay::Impl::UpdateInterest(Conn* c) {
+void Loop::UpdateInterest(Conn* c) {
   uint32_t client_mask = 0;
   if (!c->client_eof && c->c2s.free() > 0 && !c->close_after_flush) client_mask |= EPOLLIN;
   if (c->s2c.size() > 0) client_mask |= EPOLLOUT;
@@ -662,7 +777,7 @@ void TcpRelay::Impl::UpdateInterest(Conn* c) {
   }
 }
 
-void TcpRelay::Impl::Close(Conn* c, CloseReason reason, SteadyTime now) {
+void Loop::Close(Conn* c, CloseReason reason, SteadyTime now) {
   if (c->closed) return;
   c->closed = true;
   c->tap->OnClose(reason, now);
@@ -677,7 +792,7 @@ void TcpRelay::Impl::Close(Conn* c, CloseReason reason, SteadyTime now) {
     c->upstream_fd = -1;
   }
   c->listener->config.stats->active.Decrement();
-  active.fetch_sub(1);
+  active->fetch_sub(1);
   conns.erase(c);
   graveyard.push_back(c);
 }

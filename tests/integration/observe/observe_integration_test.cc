@@ -4,9 +4,12 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "kpiscale/sidecar/observe/data_observers.h"
 #include "recording_sink.h"
@@ -72,8 +75,10 @@ class ObserveIntegrationTest : public ::testing::Test {
     ASSERT_NE(pg_, nullptr) << "PostgreSQL did not start";
   }
 
-  void StartObservers(const std::string& redis_upstream, const std::string& pg_upstream) {
+  void StartObservers(const std::string& redis_upstream, const std::string& pg_upstream,
+                      int relay_threads = 1) {
     DataObserverOptions o;
+    o.relay_threads = relay_threads;
     if (!redis_upstream.empty()) {
       o.redis_listen = "127.0.0.1:0";
       o.redis_upstream = redis_upstream;
@@ -86,6 +91,8 @@ class ObserveIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(obs.ok()) << obs.status();
     observers_ = std::move(*obs);
   }
+
+  void PgbenchSleeps(int relay_threads, int clients, int transactions);
 
   static RedisServer* redis_;
   static PostgresServer* pg_;
@@ -132,6 +139,49 @@ TEST_F(ObserveIntegrationTest, HiredisPipelinedExactCounts) {
   EXPECT_EQ(sink_.misses(), static_cast<uint64_t>(kRounds));
   EXPECT_EQ(sink_.cache_commands(), static_cast<std::size_t>(3 * kRounds + 1));
   EXPECT_EQ(sink_.cache_errors(), 0u);
+}
+
+// With several relay threads the connections are spread over event loops; the counts stay
+// exact because each connection's tap lives on one loop and the sink and metrics are shared.
+TEST_F(ObserveIntegrationTest, SeveralRelayThreadsKeepCountsExact) {
+  StartObservers(redis_->address(), "", /*relay_threads=*/3);
+  {
+    auto c = Connect(observers_->redis_port());
+    ASSERT_TRUE(c != nullptr && c->err == 0);
+    ASSERT_EQ(Command(c.get(), "SET threads:present v")->type, REDIS_REPLY_STATUS);
+  }
+  sink_.Clear();
+  constexpr int kClients = 12;
+  constexpr int kRounds = 200;
+  std::vector<std::thread> clients;
+  std::atomic<int> replies{0};
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto c = Connect(observers_->redis_port());
+      if (c == nullptr || c->err != 0) return;
+      for (int round = 0; round < kRounds; ++round) {
+        redisAppendCommand(c.get(), "GET threads:present");
+        redisAppendCommand(c.get(), "MGET threads:present threads:absent:%d:%d", i, round);
+      }
+      for (int k = 0; k < 2 * kRounds; ++k) {
+        void* r = nullptr;
+        if (redisGetReply(c.get(), &r) != REDIS_OK) return;
+        freeReplyObject(r);
+        replies.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  ASSERT_EQ(replies.load(), 2 * kClients * kRounds);
+  // Every reply reached its client, so every command was already recorded.
+  EXPECT_EQ(sink_.cache_commands(), static_cast<std::size_t>(2 * kClients * kRounds));
+  EXPECT_EQ(sink_.hits(), static_cast<uint64_t>(2 * kClients * kRounds));
+  EXPECT_EQ(sink_.misses(), static_cast<uint64_t>(kClients * kRounds));
+  EXPECT_EQ(sink_.cache_errors(), 0u);
+  EXPECT_EQ(MetricValue(registry_, "kpiscale_sidecar_cache_hits_total"), 2 * kClients * kRounds);
+  EXPECT_EQ(
+      MetricValue(registry_, "kpiscale_sidecar_observe_connections_total{observer=\"redis\"}"),
+      kClients + 1);
 }
 
 TEST_F(ObserveIntegrationTest, MgetHmgetHgetallExistsElementCounting) {
@@ -267,30 +317,37 @@ TEST_F(ObserveIntegrationTest, PsqlErrorsAreCounted) {
   EXPECT_EQ(MetricValue(registry_, "kpiscale_sidecar_db_errors_total"), 1);
 }
 
-TEST_F(ObserveIntegrationTest, PgbenchExtendedProtocolWithKnownLatency) {
-  StartObservers("", pg_->address());
+// pgbench -M extended through the relay: each of clients x transactions is one slow query.
+void ObserveIntegrationTest::PgbenchSleeps(int relay_threads, int clients, int transactions) {
+  StartObservers("", pg_->address(), relay_threads);
   const std::string dir = testing::MakeTempDir("kpiscale-pgbench");
   {
     std::ofstream script(dir + "/sleep.sql");
     script << "SELECT pg_sleep(0.05);\n";
   }
   const auto r =
-      RunCommand("pgbench -n -M extended -c 2 -t 4 -f " + dir + "/sleep.sql -h 127.0.0.1 -p " +
+      RunCommand("pgbench -n -M extended -c " + std::to_string(clients) + " -t " +
+                 std::to_string(transactions) + " -f " + dir + "/sleep.sql -h 127.0.0.1 -p " +
                  std::to_string(observers_->postgres_port()) + " -U postgres postgres");
   RunCommand("rm -rf " + dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  const int want = clients * transactions;
   ASSERT_TRUE(WaitFor([&] {
     int slow = 0;
     for (const auto& q : sink_.db()) slow += q.seconds >= 0.05 ? 1 : 0;
-    return slow == 8;
+    return slow == want;
   }));
   int slow = 0;
   for (const auto& q : sink_.db()) {
     EXPECT_FALSE(q.error);
     slow += q.seconds >= 0.05 ? 1 : 0;
   }
-  EXPECT_EQ(slow, 8);  // 2 clients x 4 transactions, each Parse/Bind/Execute/Sync
+  EXPECT_EQ(slow, want);  // each transaction is Parse/Bind/Execute/Sync
 }
+
+TEST_F(ObserveIntegrationTest, PgbenchExtendedProtocolWithKnownLatency) { PgbenchSleeps(1, 2, 4); }
+
+TEST_F(ObserveIntegrationTest, PgbenchOverSeveralRelayThreads) { PgbenchSleeps(2, 6, 2); }
 
 TEST_F(ObserveIntegrationTest, CancelRequestIsRelayed) {
   StartObservers("", pg_->address());

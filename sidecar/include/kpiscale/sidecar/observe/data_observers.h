@@ -26,6 +26,12 @@ struct DataObserverOptions {
   std::chrono::milliseconds postgres_poll_interval{5000};
   std::size_t postgres_top_statements = 20;
   std::size_t max_connections = 1024;
+  /// Event loops of the Redis/PostgreSQL relay (connections are spread over them); 1 suits a
+  /// sidecar under a CPU limit.
+  int relay_threads = 1;
+  /// Relay tuning kept selectable so the benchmark can compare (see observe::RelayOptions).
+  bool relay_defer_writes = true;
+  bool relay_poll_before_sleep = false;
 };
 
 /// The running Redis and PostgreSQL observers. Stop() closes the listeners and relays.
