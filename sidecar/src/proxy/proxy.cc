@@ -4,11 +4,13 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -138,6 +140,8 @@ class Worker {
   bool ConnectUpstream(Conn* c, bool allow_pool);
   void SendUpstream(Conn* c, const char* data, std::size_t n);
   void SendClient(Conn* c, const char* data, std::size_t n);
+  /// Sends two buffers in one sendmsg (a response head and the first body bytes).
+  void SendClient2(Conn* c, std::string_view first, std::string_view second);
   void FlushUpstream(Conn* c);
   void FlushClient(Conn* c);
   void FinishConnect(Conn* c);
@@ -653,6 +657,41 @@ void Worker::SendClient(Conn* c, const char* data, std::size_t n) {
   }
 }
 
+void Worker::SendClient2(Conn* c, std::string_view first, std::string_view second) {
+  if (c->out_pending() > 0) {
+    SendClient(c, first.data(), first.size());
+    if (!c->closed) SendClient(c, second.data(), second.size());
+    return;
+  }
+  iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
+                    {const_cast<char*>(second.data()), second.size()}};
+  msghdr msg{};
+  msg.msg_iov = parts;
+  msg.msg_iovlen = 2;
+  const ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+  std::size_t sent = 0;
+  if (w > 0) {
+    sent = static_cast<std::size_t>(w);
+    pending_tx_ += sent;
+    c->last_activity = now_;
+  } else if (w < 0 && !WouldBlock(errno) && errno != EINTR) {
+    CloseConn(c, true);
+    return;
+  }
+  // Whatever the kernel did not take is queued in order, as SendClient does.
+  if (sent < first.size() + second.size() && c->out_off > 0 && c->out_off == c->out.size()) {
+    c->out.clear();
+    c->out_off = 0;
+  }
+  if (sent < first.size()) {
+    c->out.append(first.data() + sent, first.size() - sent);
+    sent = 0;
+  } else {
+    sent -= first.size();
+  }
+  if (sent < second.size()) c->out.append(second.data() + sent, second.size() - sent);
+}
+
 void Worker::FlushClient(Conn* c) {
   while (c->out_pending() > 0) {
     const ssize_t w = send(c->fd, c->out.data() + c->out_off, c->out_pending(), MSG_NOSIGNAL);
@@ -720,6 +759,7 @@ void Worker::ReadUpstream(Conn* c) {
 }
 
 void Worker::AdvanceResponse(Conn* c) {
+  bool head_held = false;  // c->scratch holds a response head not yet handed to SendClient
   while (!c->closed && c->active) {
     if (c->resp == RespState::kHead) {
       if (c->up_in.empty()) break;
@@ -764,7 +804,9 @@ void Worker::AdvanceResponse(Conn* c) {
       c->response_started = true;
       c->resp_body.Reset(h.body, h.content_length);
       c->resp = c->resp_body.done() ? RespState::kDone : RespState::kBody;
-      SendClient(c, c->scratch.data(), c->scratch.size());
+      // The head waits in scratch for the first body bytes, so that a response that arrived in
+      // one read leaves in one send: one syscall fewer per request.
+      head_held = true;
       continue;
     }
     if (c->resp == RespState::kBody) {
@@ -775,7 +817,12 @@ void Worker::AdvanceResponse(Conn* c) {
         return;
       }
       if (n > 0) {
-        SendClient(c, c->up_in.data(), n);
+        if (head_held) {
+          head_held = false;
+          SendClient2(c, c->scratch, std::string_view(c->up_in.data(), n));
+        } else {
+          SendClient(c, c->up_in.data(), n);
+        }
         if (c->closed) return;
         c->up_in.erase(0, n);
       }
@@ -784,11 +831,17 @@ void Worker::AdvanceResponse(Conn* c) {
       continue;
     }
     if (c->resp == RespState::kDone) {
+      if (head_held) {
+        head_held = false;
+        SendClient(c, c->scratch.data(), c->scratch.size());
+        if (c->closed) return;
+      }
       if (c->out_pending() == 0) FinishRequest(c);
       return;
     }
     break;
   }
+  if (head_held && !c->closed) SendClient(c, c->scratch.data(), c->scratch.size());
 }
 
 void Worker::OnUpstreamClosed(Conn* c, bool reset) {
