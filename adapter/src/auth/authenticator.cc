@@ -299,6 +299,26 @@ TokenReviewer::TokenReviewer(std::shared_ptr<common::KubeClient> client,
       stats_(stats) {}
 
 absl::StatusOr<UserInfo> TokenReviewer::Review(const std::string& token) {
+  // nlohmann::json throws on fields of the wrong type in the API's answer.
+  try {
+    return ReviewUnchecked(token);
+  } catch (const nlohmann::json::exception& e) {
+    if (stats_ != nullptr) {
+      stats_->TokenReview(ReviewResult::kError);
+      stats_->KubeApiUnavailable(KubeCall::kTokenReview);
+    }
+    return absl::UnavailableError(absl::StrCat("TokenReview: unusable answer: ", e.what()));
+  }
+}
+
+absl::StatusOr<UserInfo> TokenReviewer::ReviewUnchecked(const std::string& token) {
+  // Service-account and OIDC tokens are JWTs, bootstrap and static tokens printable ASCII:
+  // anything else is not worth a TokenReview (and could not be sent as JSON as it is).
+  if (token.size() > 16384 || std::any_of(token.begin(), token.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f;
+      })) {
+    return absl::UnauthenticatedError("malformed bearer token");
+  }
   const std::string key = Sha256Hex(token);
   const auto now = clock_.SteadyNow();
   {

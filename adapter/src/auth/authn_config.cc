@@ -54,8 +54,10 @@ absl::StatusOr<std::string> ReadPem(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<AuthnSettings> ParseAuthenticationConfigMap(const std::string& json,
-                                                           std::string* resource_version) {
+namespace {
+
+absl::StatusOr<AuthnSettings> ParseConfigMapUnchecked(const std::string& json,
+                                                      std::string* resource_version) {
   auto j = nlohmann::json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError("extension-apiserver-authentication: not a JSON object");
@@ -88,6 +90,20 @@ absl::StatusOr<AuthnSettings> ParseAuthenticationConfigMap(const std::string& js
     }
   }
   return s;
+}
+
+}  // namespace
+
+absl::StatusOr<AuthnSettings> ParseAuthenticationConfigMap(const std::string& json,
+                                                           std::string* resource_version) {
+  // nlohmann::json throws on a field of the wrong type (resourceVersion as a number, ...); the
+  // ConfigMap comes from the API, but a bad one must be an error, not a crash.
+  try {
+    return ParseConfigMapUnchecked(json, resource_version);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("extension-apiserver-authentication: ", e.what()));
+  }
 }
 
 absl::Status ApplyOverrides(const AuthnOverrides& o, AuthnSettings* s) {
@@ -169,6 +185,16 @@ absl::Status AuthnConfigSource::Apply(const std::string& configmap_json, const c
 }
 
 absl::Status AuthnConfigSource::List() {
+  try {
+    return ListUnchecked();
+  } catch (const nlohmann::json::exception& e) {
+    if (stats_ != nullptr) stats_->ConfigLoad(false);
+    return absl::InvalidArgumentError(
+        absl::StrCat("list kube-system/extension-apiserver-authentication: ", e.what()));
+  }
+}
+
+absl::Status AuthnConfigSource::ListUnchecked() {
   auto res = client_->Get(kListPath);
   if (!res.ok()) {
     if (stats_ != nullptr) {
@@ -208,6 +234,18 @@ absl::Status AuthnConfigSource::List() {
 }
 
 bool AuthnConfigSource::OnEvent(std::string_view line, WatchEnd* end, bool* healthy) {
+  try {
+    return OnEventUnchecked(line, end, healthy);
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong type in an event: end this watch, re-list (with backoff).
+    common::Logger(common::loggers::kAdapterAuth)
+        ->warn("msg=authentication_config_watch_bad_event err={}", common::LogfmtValue(e.what()));
+    *end = WatchEnd::kError;
+    return false;
+  }
+}
+
+bool AuthnConfigSource::OnEventUnchecked(std::string_view line, WatchEnd* end, bool* healthy) {
   static auto log = common::Logger(common::loggers::kAdapterAuth);
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return true;
   auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);

@@ -39,6 +39,18 @@ class DelegatingAuthorizer final : public Authorizer {
       : client_(std::move(client)), options_(std::move(options)), clock_(clock), stats_(stats) {}
 
   absl::StatusOr<Decision> Authorize(const RequestAttributes& a) override {
+    // nlohmann::json throws on fields of the wrong type in the API's answer.
+    try {
+      return AuthorizeUnchecked(a);
+    } catch (const nlohmann::json::exception& e) {
+      Unavailable();
+      return absl::UnavailableError(
+          absl::StrCat("SubjectAccessReview: unusable answer: ", e.what()));
+    }
+  }
+
+ private:
+  absl::StatusOr<Decision> AuthorizeUnchecked(const RequestAttributes& a) {
     for (const auto& g : a.user.groups) {
       if (std::find(options_.always_allow_groups.begin(), options_.always_allow_groups.end(), g) !=
           options_.always_allow_groups.end()) {
@@ -102,7 +114,6 @@ class DelegatingAuthorizer final : public Authorizer {
     return Decided(e.decision);
   }
 
- private:
   Decision Decided(Decision d) {
     if (stats_ != nullptr) {
       stats_->Authorization(d == Decision::kAllow ? AuthzDecision::kAllow : AuthzDecision::kDeny);
@@ -134,7 +145,10 @@ std::string SubjectAccessReviewJson(const RequestAttributes& a) {
   nlohmann::json j = {{"apiVersion", "authorization.k8s.io/v1"},
                       {"kind", "SubjectAccessReview"},
                       {"spec", SarSpec(a)}};
-  return j.dump();
+  // Paths, user names and extra values come from clients and may be invalid UTF-8; Go's
+  // encoding/json (kube-apiserver) replaces such bytes with U+FFFD, and so do we, instead of
+  // throwing.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string ForbiddenMessage(const RequestAttributes& a) {

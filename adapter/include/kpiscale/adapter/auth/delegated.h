@@ -83,11 +83,13 @@ class AuthnConfigSource {
   enum class WatchEnd { kNone, kGone, kStreamEnd, kError };
   AuthnConfigSource() = default;
   absl::Status List();
+  absl::Status ListUnchecked();  // may throw nlohmann::json::exception
   /// Applies one ConfigMap object (JSON) with the overrides; false when it does not parse.
   absl::Status Apply(const std::string& configmap_json, const char* how);
   /// Runs one watch until it ends; `*healthy` when it delivered an event.
   WatchEnd Watch(bool* healthy);
   bool OnEvent(std::string_view line, WatchEnd* end, bool* healthy);
+  bool OnEventUnchecked(std::string_view line, WatchEnd* end, bool* healthy);  // may throw
   void Loop();
   bool Stopping() const;
 
@@ -140,6 +142,7 @@ class TokenReviewer {
   absl::StatusOr<UserInfo> Review(const std::string& token);
 
  private:
+  absl::StatusOr<UserInfo> ReviewUnchecked(const std::string& token);  // may throw
   struct Entry {
     std::chrono::steady_clock::time_point expires;
     std::optional<UserInfo> user;  // nullopt: rejected
