@@ -237,6 +237,12 @@ class KubeApiserverDouble {
     compacted_rv_ = resource_version_;
     cv_.notify_all();
   }
+  /// Sends `line` (plus a newline) as it is on every open watch: malformed-event tests.
+  void SendRawWatchLine(std::string line) {
+    std::lock_guard lock(mu_);
+    raw_lines_.push_back(std::move(line) + "\n");
+    cv_.notify_all();
+  }
   /// Sends a BOOKMARK (current resourceVersion) on every watch that allowed bookmarks.
   void SendBookmark() {
     std::lock_guard lock(mu_);
@@ -314,6 +320,7 @@ class KubeApiserverDouble {
     bool bookmarks_allowed = false;
     bool selects = true;
     bool opened = false;
+    std::size_t raw_sent = 0;
     std::chrono::steady_clock::time_point deadline;
   };
 
@@ -332,6 +339,7 @@ class KubeApiserverDouble {
     {
       std::lock_guard lock(mu_);
       st->generation = drop_generation_;
+      st->raw_sent = raw_lines_.size();
       st->bookmarks = bookmark_generation_;
       if (rv.empty() || rv == "0") {
         // "Any" resourceVersion: the current state as synthetic ADDED events, then changes.
@@ -360,6 +368,7 @@ class KubeApiserverDouble {
               return stopping_ || drop_generation_ != st->generation ||
                      std::chrono::steady_clock::now() >= st->deadline ||
                      (st->bookmarks_allowed && bookmark_generation_ != st->bookmarks) ||
+                     st->raw_sent < raw_lines_.size() ||
                      (!events_.empty() && events_.back().rv > st->sent_rv);
             };
             // Short waits: the server checks for shutdown between calls.
@@ -385,6 +394,8 @@ class KubeApiserverDouble {
               for (const auto& e : events_) {
                 if (e.rv > st->sent_rv && st->selects) out += Line(e.type, e.object);
               }
+              for (; st->raw_sent < raw_lines_.size(); ++st->raw_sent)
+                out += raw_lines_[st->raw_sent];
               if (!events_.empty()) st->sent_rv = std::max(st->sent_rv, events_.back().rv);
               if (st->bookmarks_allowed && bookmark_generation_ != st->bookmarks) {
                 st->bookmarks = bookmark_generation_;
@@ -524,6 +535,7 @@ class KubeApiserverDouble {
   std::optional<std::map<std::string, std::string>> configmap_data_;
   int resource_version_ = 100;
   std::vector<Event> events_;
+  std::vector<std::string> raw_lines_;
   int compacted_rv_ = 0;
   int drop_generation_ = 0;
   int bookmark_generation_ = 0;

@@ -469,6 +469,32 @@ TEST_F(SecurityTest, WatchRecoversFromADroppedStreamAnd410Gone) {
   EXPECT_EQ(last->status, 401);
 }
 
+TEST_F(SecurityTest, MalformedWatchEventsEndTheWatchNotTheAdapter) {
+  StartAdapter();
+  const httplib::Headers h{{"X-Remote-User", "x"}, {"X-Remote-Group", "system:masters"}};
+  ASSERT_TRUE(Eventually([&] { return kube_->open_watches() == 1; }));
+  // Wrong types (a numeric resourceVersion, a string code) and a line that is not JSON: each
+  // ends the adapter's watch, which lists and watches again. (The double notices a client that
+  // went away only when it next writes, so its open-watch count is not asserted here.)
+  kube_->SendRawWatchLine(R"({"type":"MODIFIED","object":{"metadata":{"resourceVersion":7}}})");
+  ASSERT_TRUE(Eventually([&] { return kube_->watches.load() >= 2; }));
+  kube_->SendRawWatchLine(R"({"type":"ERROR","object":{"code":"410"}})");
+  ASSERT_TRUE(Eventually([&] { return kube_->watches.load() >= 3; }));
+  kube_->SendRawWatchLine("not json");
+  ASSERT_TRUE(Eventually([&] { return kube_->watches.load() >= 4; }));
+  EXPECT_GE(
+      Metric(R"(kpiscale_adapter_authentication_config_watch_restarts_total{reason="error"})"), 3);
+  // The last good trust is kept, and the re-established watch still delivers changes.
+  auto r = Get(kPodsPath, &pki->front_proxy, h);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->status, 401);
+  SetConfigMap(pki->rotated_ca);
+  EXPECT_TRUE(Eventually([&] {
+    auto x = Get(kPodsPath, &pki->rotated_front_proxy, h);
+    return x && x->status != 401;
+  }));
+}
+
 TEST_F(SecurityTest, BookmarksAndDeletionKeepTheLastTrust) {
   StartAdapter();
   const httplib::Headers h{{"X-Remote-User", "x"}, {"X-Remote-Group", "system:masters"}};
