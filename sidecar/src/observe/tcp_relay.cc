@@ -54,38 +54,88 @@ namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-// A fixed-capacity byte buffer: bytes live in [begin_, end_).
+// Idle buffers a loop keeps for reuse (4 MiB at the default 64 KiB); beyond, they are freed.
+constexpr std::size_t kMaxFreeBuffers = 64;
+
+// Relay buffers of one loop, recycled last-in first-out: a connection holds a buffer only while
+// bytes wait in it (usually between a read and the write right after), so the few buffers in
+// use stay hot in the cache, and an idle connection costs no buffer memory at all.
+class BufferPool {
+ public:
+  BufferPool(std::size_t buffer_bytes, std::size_t max_free)
+      : buffer_bytes_(buffer_bytes), max_free_(max_free) {}
+  ~BufferPool() {
+    for (char* b : free_) delete[] b;
+  }
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  std::size_t buffer_bytes() const { return buffer_bytes_; }
+  char* Get() {
+    if (free_.empty()) return new char[buffer_bytes_];
+    char* b = free_.back();
+    free_.pop_back();
+    return b;
+  }
+  void Put(char* b) {
+    if (free_.size() < max_free_) {
+      free_.push_back(b);
+    } else {
+      delete[] b;
+    }
+  }
+
+ private:
+  const std::size_t buffer_bytes_;
+  const std::size_t max_free_;
+  std::vector<char*> free_;
+};
+
+// A fixed-capacity byte buffer: bytes live in [begin_, end_) of a pool buffer, taken when the
+// first byte is written and given back when the last one is consumed.
 class Buffer {
  public:
-  explicit Buffer(std::size_t capacity) : data_(capacity) {}
+  explicit Buffer(BufferPool* pool) : pool_(pool) {}
+  ~Buffer() { Release(); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
   std::size_t size() const { return end_ - begin_; }
-  std::size_t free() const { return data_.size() - size(); }
-  const char* front() const { return data_.data() + begin_; }
+  std::size_t free() const { return pool_->buffer_bytes() - size(); }
+  const char* front() const { return data_ + begin_; }
   // Writable tail after moving the bytes to the start when needed.
   char* Tail(std::size_t* room) {
-    if (end_ == data_.size() && begin_ > 0) {
-      std::memmove(data_.data(), data_.data() + begin_, size());
+    if (data_ == nullptr) data_ = pool_->Get();
+    if (end_ == pool_->buffer_bytes() && begin_ > 0) {
+      std::memmove(data_, data_ + begin_, size());
       end_ -= begin_;
       begin_ = 0;
     }
-    *room = data_.size() - end_;
-    return data_.data() + end_;
+    *room = pool_->buffer_bytes() - end_;
+    return data_ + end_;
   }
   void Produced(std::size_t n) { end_ += n; }
   void Consume(std::size_t n) {
     begin_ += n;
-    if (begin_ == end_) begin_ = end_ = 0;
+    if (begin_ == end_) Clear();
   }
-  void Clear() { begin_ = end_ = 0; }
+  void Clear() {
+    begin_ = end_ = 0;
+    Release();
+  }
+  // After a read that produced nothing.
+  void ReleaseIfEmpty() {
+    if (size() == 0) Clear();
+  }
   bool Append(const std::string& bytes) {
     if (bytes.size() > free()) return false;
     std::size_t room = 0;
     char* tail = Tail(&room);
     if (room < bytes.size()) {
-      std::memmove(data_.data(), data_.data() + begin_, size());
+      std::memmove(data_, data_ + begin_, size());
       end_ -= begin_;
       begin_ = 0;
-      tail = data_.data() + end_;
+      tail = data_ + end_;
     }
     std::memcpy(tail, bytes.data(), bytes.size());
     end_ += bytes.size();
@@ -93,7 +143,13 @@ class Buffer {
   }
 
  private:
-  std::vector<char> data_;
+  void Release() {
+    if (data_ != nullptr) pool_->Put(data_);
+    data_ = nullptr;
+  }
+
+  BufferPool* pool_;
+  char* data_ = nullptr;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
 };
@@ -113,10 +169,14 @@ struct Listener {
   socklen_t upstream_len = 0;
   bool paused = false;
   SteadyTime resume_at{};
+  // Bytes relayed since the last round: added to the Prometheus counters once per epoll round,
+  // not per read (an atomic read-modify-write per read is measurable at 100k commands/s).
+  uint64_t bytes_upstream = 0;
+  uint64_t bytes_downstream = 0;
 };
 
 struct Conn {
-  Conn(Listener* l, std::size_t buffer_bytes) : listener(l), c2s(buffer_bytes), s2c(buffer_bytes) {}
+  Conn(Listener* l, BufferPool* pool) : listener(l), c2s(pool), s2c(pool) {}
   Handle client_h{HandleType::kClient, this};
   Handle upstream_h{HandleType::kUpstream, this};
   Listener* listener;
@@ -156,6 +216,7 @@ LogLimiter& UpstreamLog() {
 // whole life, so taps and buffers are never shared between threads.
 struct Loop {
   const RelayOptions* options = nullptr;
+  std::unique_ptr<BufferPool> pool;            // outlives every connection (they are closed in Run)
   std::atomic<std::size_t>* active = nullptr;  // shared by every loop: the connection limit
   int epoll_fd = -1;
   int wake_fd = -1;
@@ -186,6 +247,7 @@ struct Loop {
   void ReadUpstream(Conn* c, SteadyTime now);
   void MarkDirty(Conn* c);
   void FlushDirty(SteadyTime now);
+  void FlushByteCounts();
   void FlushToUpstream(Conn* c);
   void FlushToClient(Conn* c);
   void RunIntercept(Conn* c, SteadyTime now);
@@ -239,6 +301,7 @@ absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Create(const RelayOptions& o
     auto loop = std::make_unique<Loop>();
     loop->options = &impl->options;
     loop->active = &impl->active;
+    loop->pool = std::make_unique<BufferPool>(options.buffer_bytes, kMaxFreeBuffers);
     KPISCALE_RETURN_IF_ERROR(loop->Init());
     impl->loops.push_back(std::move(loop));
   }
@@ -415,6 +478,7 @@ void Loop::Run() {
       }
     }
     FlushDirty(now);
+    FlushByteCounts();
     if (now >= next_timer_check) {
       CheckTimers(now);
       next_timer_check = now + std::chrono::milliseconds(100);
@@ -422,6 +486,7 @@ void Loop::Run() {
     for (Conn* c : graveyard) delete c;
     graveyard.clear();
   }
+  FlushByteCounts();
   const SteadyTime now = std::chrono::steady_clock::now();
   const std::vector<Conn*> all(conns.begin(), conns.end());
   for (Conn* c : all) Close(c, CloseReason::kShutdown, now);
@@ -436,6 +501,19 @@ void Loop::MarkDirty(Conn* c) {
   if (c->dirty) return;
   c->dirty = true;
   dirty.push_back(c);
+}
+
+void Loop::FlushByteCounts() {
+  for (auto& l : listeners) {
+    if (l->bytes_upstream > 0) {
+      l->config.stats->bytes_upstream.Increment(static_cast<double>(l->bytes_upstream));
+      l->bytes_upstream = 0;
+    }
+    if (l->bytes_downstream > 0) {
+      l->config.stats->bytes_downstream.Increment(static_cast<double>(l->bytes_downstream));
+      l->bytes_downstream = 0;
+    }
+  }
 }
 
 void Loop::FlushDirty(SteadyTime now) {
@@ -499,7 +577,7 @@ void Loop::Accept(Listener* l, SteadyTime now) {
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto* c = new Conn(l, options->buffer_bytes);
+    auto* c = new Conn(l, pool.get());
     c->client_fd = fd;
     c->tap = l->config.new_tap();
     c->intercepting = c->tap->WantsIntercept();
@@ -561,7 +639,7 @@ void Loop::ReadClient(Conn* c, SteadyTime now) {
   const ssize_t n = ::recv(c->client_fd, tail, room, 0);
   if (n > 0) {
     c->c2s.Produced(static_cast<std::size_t>(n));
-    c->listener->config.stats->bytes_upstream.Increment(static_cast<double>(n));
+    c->listener->bytes_upstream += static_cast<uint64_t>(n);
     if (c->intercepting) {
       RunIntercept(c, now);
     } else if (!c->upstream_failed) {
@@ -575,7 +653,9 @@ void Loop::ReadClient(Conn* c, SteadyTime now) {
     }
     return;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  const int err = errno;
+  c->c2s.ReleaseIfEmpty();
+  if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) return;
   if (n < 0) {  // reset: nothing more can be delivered either way
     Close(c, CloseReason::kClientClosed, now);
     return;
@@ -591,7 +671,7 @@ void Loop::ReadUpstream(Conn* c, SteadyTime now) {
   const ssize_t n = ::recv(c->upstream_fd, tail, room, 0);
   if (n > 0) {
     c->s2c.Produced(static_cast<std::size_t>(n));
-    c->listener->config.stats->bytes_downstream.Increment(static_cast<double>(n));
+    c->listener->bytes_downstream += static_cast<uint64_t>(n);
     c->tap->OnServerBytes(tail, static_cast<std::size_t>(n), now);
     if (options->defer_writes) {
       MarkDirty(c);
@@ -600,7 +680,9 @@ void Loop::ReadUpstream(Conn* c, SteadyTime now) {
     }
     return;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  const int err = errno;
+  c->s2c.ReleaseIfEmpty();
+  if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) return;
   if (!c->client_eof) c->upstream_closed_first = true;
   if (n < 0) {  // reset by the server
     Close(c, c->upstream_closed_first ? CloseReason::kUpstreamClosed : CloseReason::kClientClosed,
@@ -780,6 +862,8 @@ void Loop::UpdateInterest(Conn* c) {
 void Loop::Close(Conn* c, CloseReason reason, SteadyTime now) {
   if (c->closed) return;
   c->closed = true;
+  // Whoever sees the connection gone (active count, tap) also sees all of its bytes counted.
+  FlushByteCounts();
   c->tap->OnClose(reason, now);
   if (c->client_fd >= 0) {
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c->client_fd, nullptr);
