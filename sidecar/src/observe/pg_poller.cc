@@ -1,11 +1,16 @@
+#include <dlfcn.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <pqxx/pqxx>
+#include <climits>
 
+#include "absl/strings/str_cat.h"
+#include "kpiscale/common/status.h"
+#include "kpiscale/sidecar/observe/pg_session.h"
 #include "kpiscale/sidecar/observe/pollers.h"
 #include "observe_log.h"
 
@@ -14,9 +19,9 @@ namespace {
 
 class PgPoller final : public Poller {
  public:
-  PgPoller(std::string dsn, std::chrono::milliseconds interval, std::size_t top_n,
-           const DbStats& stats)
-      : Poller(interval), dsn_(std::move(dsn)), stats_(stats), deltas_(top_n) {
+  PgPoller(std::unique_ptr<PgSession> session, std::chrono::milliseconds interval,
+           std::size_t top_n, const DbStats& stats)
+      : Poller(interval), session_(std::move(session)), stats_(stats), deltas_(top_n) {
     StartThread();
   }
   ~PgPoller() override {
@@ -29,74 +34,43 @@ class PgPoller final : public Poller {
 
  private:
   void PollOnce() override {
-    // libpqxx reports everything by exception; they stop here (house style rule 4).
-    try {
-      if (conn_ == nullptr) {
-        conn_ = std::make_unique<pqxx::connection>(dsn_);
-        pqxx::nontransaction tx(*conn_);
-        tx.exec("SET statement_timeout = 2000");
-        has_statements_ = !tx.exec(
-                                 "SELECT 1 FROM pg_extension WHERE extname = "
-                                 "'pg_stat_statements'")
-                               .empty();
-        total_column_ = conn_->server_version() >= 130000 ? "total_exec_time" : "total_time";
-      }
-    } catch (const std::exception& e) {
-      conn_.reset();
+    if (const PgCallResult connected = session_->Connect(); !connected.ok()) {
       stats_.probe_failures.Increment();
       if (log_.ShouldLog()) {
-        SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=pg_connect_failed err=\"{}\"", e.what());
+        SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=pg_connect_failed err=\"{}\"", connected.error);
       }
       return;
     }
     Probe();
-    if (conn_ != nullptr && has_statements_) PollStatements();
+    if (session_->connected() && session_->has_statements()) PollStatements();
   }
 
   void Probe() {
     const auto start = std::chrono::steady_clock::now();
-    try {
-      pqxx::nontransaction tx(*conn_);
-      tx.exec("SELECT 1");
-    } catch (const pqxx::broken_connection& e) {
-      conn_.reset();  // reconnect on the next tick
-      ProbeFailed(e.what());
-      return;
-    } catch (const std::exception& e) {
-      ProbeFailed(e.what());
+    const PgCallResult probed = session_->Probe();
+    if (!probed.ok()) {
+      stats_.probe_failures.Increment();
+      if (log_.ShouldLog()) {
+        SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=pg_probe_failed err=\"{}\"", probed.error);
+      }
       return;
     }
     stats_.probe_duration.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
-  void ProbeFailed(const char* why) {
-    stats_.probe_failures.Increment();
-    if (log_.ShouldLog())
-      SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=pg_probe_failed err=\"{}\"", why);
-  }
-
   void PollStatements() {
-    std::vector<StatementSample> samples;
-    try {
-      pqxx::nontransaction tx(*conn_);
-      const pqxx::result rows =
-          tx.exec("SELECT queryid, calls, " + total_column_ +
-                  " FROM pg_stat_statements WHERE queryid IS NOT NULL AND dbid = (SELECT oid FROM "
-                  "pg_database WHERE datname = current_database())");
-      samples.reserve(rows.size());
-      for (const auto& row : rows) {
-        samples.push_back(
-            StatementSample{row[0].as<long long>(), row[1].as<long long>(), row[2].as<double>()});
+    std::vector<PgStatementRow> rows;
+    if (const PgCallResult read = session_->ReadStatements(&rows); !read.ok()) {
+      stats_.stat_statements_poll_failures.Increment();
+      if (log_.ShouldLog()) {
+        SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=pg_stat_statements_failed err=\"{}\"", read.error);
       }
-    } catch (const pqxx::broken_connection& e) {
-      conn_.reset();
-      StatementsFailed(e.what());
-      return;
-    } catch (const std::exception& e) {
-      StatementsFailed(e.what());
       return;
     }
+    std::vector<StatementSample> samples;
+    samples.reserve(rows.size());
+    for (const PgStatementRow& r : rows) samples.push_back({r.queryid, r.calls, r.total_ms});
     const std::vector<StatementDelta> top = deltas_.Update(samples);
     std::map<int64_t, std::pair<prometheus::Gauge*, prometheus::Gauge*>> next;
     for (const StatementDelta& d : top) {
@@ -121,19 +95,9 @@ class PgPoller final : public Poller {
     gauges_ = std::move(next);
   }
 
-  void StatementsFailed(const char* why) {
-    stats_.stat_statements_poll_failures.Increment();
-    if (log_.ShouldLog()) {
-      SPDLOG_LOGGER_WARN(ObserveLogger(), "msg=pg_stat_statements_failed err=\"{}\"", why);
-    }
-  }
-
-  std::string dsn_;
+  std::unique_ptr<PgSession> session_;
   const DbStats& stats_;
   StatementDeltas deltas_;
-  std::unique_ptr<pqxx::connection> conn_;
-  bool has_statements_ = false;
-  std::string total_column_;
   std::map<int64_t, std::pair<prometheus::Gauge*, prometheus::Gauge*>> gauges_;
   LogLimiter log_;
 };
@@ -168,6 +132,51 @@ std::vector<StatementDelta> StatementDeltas::Update(const std::vector<StatementS
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<PgSession>> LoadPgSession(const std::string& dsn) {
+  // The module is looked for in $KPISCALE_SIDECAR_MODULE_DIR, beside the executable, then in the
+  // build tree (tests and benchmarks run from there).
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("KPISCALE_SIDECAR_MODULE_DIR"); env != nullptr && *env)
+    dirs.emplace_back(env);
+  char exe[PATH_MAX];
+  if (const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1); n > 0) {
+    std::string path(exe, static_cast<std::size_t>(n));
+    dirs.push_back(path.substr(0, path.rfind('/')));
+  }
+#ifdef KPISCALE_SIDECAR_MODULE_BUILD_DIR
+  dirs.emplace_back(KPISCALE_SIDECAR_MODULE_BUILD_DIR);
+#endif
+  std::string tried;
+  for (const std::string& dir : dirs) {
+    const std::string path = dir + "/" + kPgSessionModuleName;
+    if (access(path.c_str(), R_OK) != 0) {
+      absl::StrAppend(&tried, tried.empty() ? "" : ", ", path);
+      continue;
+    }
+    // Never unloaded: the session's code must outlive every PgPoller.
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot load ", path, ": ", dlerror()));
+    }
+    auto* make = reinterpret_cast<NewPgSessionFn>(dlsym(handle, "kpiscale_new_pg_session"));
+    if (make == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " has no kpiscale_new_pg_session: not a kpiscale module"));
+    }
+    std::unique_ptr<PgSession> session(make(kPgSessionAbi, dsn.c_str()));
+    if (session == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path,
+                       " is from another kpiscale build (ABI differs); install the module "
+                       "built with this sidecar"));
+    }
+    return session;
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("--postgres-dsn needs ", kPgSessionModuleName,
+                   " (the libpqxx poller); not found at: ", tried));
+}
+
 absl::StatusOr<std::unique_ptr<Poller>> StartPgPoller(const std::string& dsn,
                                                       std::chrono::milliseconds interval,
                                                       std::size_t top_n, const DbStats& stats) {
@@ -176,7 +185,8 @@ absl::StatusOr<std::unique_ptr<Poller>> StartPgPoller(const std::string& dsn,
   if (top_n == 0 || top_n > 1000) {
     return absl::InvalidArgumentError("postgres top statements must be in 1..1000");
   }
-  return std::unique_ptr<Poller>(new PgPoller(dsn, interval, top_n, stats));
+  KPISCALE_ASSIGN_OR_RETURN(std::unique_ptr<PgSession> session, LoadPgSession(dsn));
+  return std::unique_ptr<Poller>(new PgPoller(std::move(session), interval, top_n, stats));
 }
 
 }  // namespace kpiscale::sidecar::observe
