@@ -13,7 +13,9 @@ namespace kpiscale::sidecar::observe {
 struct RespCommand {
   static constexpr std::size_t kMaxNameBytes = 32;
   static constexpr std::size_t kCapturedArgs = 4;
-  static constexpr std::size_t kMaxArgBytes = 16;
+  // 15: a captured argument fits std::string's inline buffer (no allocation per command); the
+  // longest argument the classification looks at is "REPLY"/"BLOCK".
+  static constexpr std::size_t kMaxArgBytes = 15;
 
   std::string name;                               // upper-cased, at most kMaxNameBytes
   std::array<std::string, kCapturedArgs> args{};  // arguments 1..4, upper-cased, truncated
