@@ -11,12 +11,16 @@
 # the added p99.
 # Usage: bench/data/run.sh [BUILD_DIR]
 #   env: RUNS=5 REDIS_REQUESTS=100000 PGBENCH_SECONDS=5 RELAY_THREADS=2 (1: no matched run)
+#        RELAY_MODES="immediate spin": extra 1-thread relay targets (observed-immediate: each read
+#        forwarded at once, the relay before deferred writes; observed-spin: one more
+#        non-blocking poll before sleeping)
 set -euo pipefail
 BUILD=${1:-build}
 RUNS=${RUNS:-5}
 REDIS_REQUESTS=${REDIS_REQUESTS:-100000}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-5}
 RELAY_THREADS=${RELAY_THREADS:-2}
+RELAY_MODES=${RELAY_MODES:-}
 HOST_BIN=$BUILD/bench/data/kpiscale_data_observers_bench
 PG_BIN=/usr/lib/postgresql/15/bin
 [[ -x $HOST_BIN ]] || { echo "build kpiscale_data_observers_bench first ($HOST_BIN)" >&2; exit 1; }
@@ -60,8 +64,8 @@ PPORT[direct]=$PG_PORT
 PID[direct]=""
 TARGETS=(direct)
 
-start_observed() {  # name threads
-  "$HOST_BIN" 127.0.0.1:0 "127.0.0.1:$REDIS_PORT" 127.0.0.1:0 "127.0.0.1:$PG_PORT" "$2" \
+start_observed() {  # name threads [mode]
+  "$HOST_BIN" 127.0.0.1:0 "127.0.0.1:$REDIS_PORT" 127.0.0.1:0 "127.0.0.1:$PG_PORT" "$2" ${3:-} \
     </dev/null >"$WORK/$1.out" 2>"$WORK/$1.err" &
   PID[$1]=$!
   PIDS+=("${PID[$1]}")
@@ -97,6 +101,7 @@ CFG
 }
 start_observed observed 1
 start_haproxy haproxy 1
+for mode in $RELAY_MODES; do start_observed "observed-$mode" 1 "$mode"; done
 if (( RELAY_THREADS > 1 )); then
   start_observed "observed-t$RELAY_THREADS" "$RELAY_THREADS"
   start_haproxy "haproxy-t$RELAY_THREADS" "$RELAY_THREADS"
@@ -104,7 +109,8 @@ fi
 
 cpu_ns() {  # run time of every thread of PID (schedstat field 1, ns); 0 for direct
   [[ -z $1 ]] && { echo 0; return; }
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
+  # %.0f, not %d: mawk clamps %d to 2^31 (2.1 s of CPU).
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 # Appends "target test rps p99_ms cpu_ms_per_1k" to $WORK/results.txt.
 record() {  # target test rps p99 commands cpu0 cpu1
