@@ -1,13 +1,10 @@
 #include "kpiscale/sidecar/stats.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <cstdio>
-#include <fstream>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "kpiscale/common/process_metrics.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
@@ -16,41 +13,6 @@ namespace kpiscale::sidecar {
 namespace {
 
 constexpr std::array<const char*, 5> kClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-
-// process_resident_memory_bytes and process_cpu_seconds_total, read at scrape time.
-class ProcessCollector final : public prometheus::Collectable {
- public:
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    std::vector<prometheus::MetricFamily> out;
-    long pages = 0;
-    {
-      std::ifstream statm("/proc/self/statm");
-      long size = 0;
-      statm >> size >> pages;
-    }
-    prometheus::MetricFamily rss{"process_resident_memory_bytes",
-                                 "Resident memory size in bytes.",
-                                 prometheus::MetricType::Gauge,
-                                 {}};
-    prometheus::ClientMetric m;
-    m.gauge.value = static_cast<double>(pages) * static_cast<double>(sysconf(_SC_PAGESIZE));
-    rss.metric.push_back(m);
-    out.push_back(std::move(rss));
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                       static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-    prometheus::MetricFamily cpu_family{"process_cpu_seconds_total",
-                                        "Total user and system CPU time spent in seconds.",
-                                        prometheus::MetricType::Counter,
-                                        {}};
-    prometheus::ClientMetric c;
-    c.counter.value = cpu;
-    cpu_family.metric.push_back(c);
-    out.push_back(std::move(cpu_family));
-    return out;
-  }
-};
 
 }  // namespace
 
@@ -148,20 +110,15 @@ absl::StatusOr<std::unique_ptr<SidecarStats>> SidecarStats::Create(
                                "Windows dropped (queue full, or refused by the adapter with 4xx).");
   s->push_failures = counter("kpiscale_sidecar_push_failures_total", "Push attempts that failed.");
   s->push_queue = gauge("kpiscale_sidecar_push_queue_windows", "Windows waiting to be pushed.");
-
-  prometheus::BuildGauge()
-      .Name("kpiscale_build_info")
-      .Help("Build information; always 1.")
-      .Register(registry)
-      .Add({{"version", KPISCALE_VERSION}, {"component", "sidecar"}})
-      .Set(1);
   return s;
 } catch (const std::exception& e) {
   return absl::InvalidArgumentError(absl::StrCat("metrics: ", e.what()));
 }
 
 std::shared_ptr<prometheus::Collectable> MakeProcessCollector() {
-  return std::make_shared<ProcessCollector>();
+  common::ProcessCollector::Options options;
+  options.component = "sidecar";
+  return std::make_shared<common::ProcessCollector>(std::move(options));
 }
 
 }  // namespace kpiscale::sidecar

@@ -52,14 +52,16 @@ struct SidecarStats {
   prometheus::Counter* push_failures = nullptr;
   prometheus::Gauge* push_queue = nullptr;
 
-  /// Registers everything on `registry` (plus process_* and kpiscale_build_info). `route_names`
-  /// ends with "other"; with a single route no `route` label is added.
+  /// Registers everything on `registry` (process_* and kpiscale_build_info come from
+  /// MakeProcessCollector). `route_names` ends with "other"; with a single route no `route` label
+  /// is added.
   static absl::StatusOr<std::unique_ptr<SidecarStats>> Create(
       prometheus::Registry& registry, const std::vector<double>& slo_thresholds,
       const std::vector<double>& buckets, const std::vector<std::string>& route_names);
 };
 
-/// process_resident_memory_bytes and process_cpu_seconds_total, read at each scrape.
+/// common::ProcessCollector for the sidecar: the standard process_* metrics from /proc at each
+/// scrape and kpiscale_build_info{component="sidecar"}.
 std::shared_ptr<prometheus::Collectable> MakeProcessCollector();
 
 /// Formats a threshold for a label the way Prometheus prints floats ("0.2", "1", "0.05").
