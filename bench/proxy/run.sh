@@ -6,6 +6,10 @@
 #   * fixed rate: kpiscale_rate_load at ${RATE} req/s over ${CONNS} keep-alive connections
 #     (open loop, latency from the due time), p50/p99; CPU seconds of the proxy processes per 1,000
 #     requests during that phase; RSS of the proxy processes after it.
+# The sidecar is measured twice: alone (`sidecar`), and as it runs in a pod, closing a window every
+# second and pushing it to a kpiscale-adapter --local (`sidecar+push`, plain HTTP on loopback).
+# CPU is the sum of the first field of /proc/PID/task/*/schedstat (nanoseconds on CPU), not the
+# 10 ms ticks of /proc/PID/stat, which at 1,000 req/s for 5 s resolve only ~3%.
 # Prints medians over ${RUNS} runs with min-max, and the added latency versus direct.
 # Usage: BUILD=build RUNS=5 DURATION=10 bench/proxy/run.sh
 set -euo pipefail
@@ -15,8 +19,9 @@ DURATION=${DURATION:-10}
 RATE=${RATE:-1000}
 CONNS=${CONNS:-64}
 SIDECAR=${SIDECAR:-$BUILD/sidecar/kpiscale-sidecar}
+ADAPTER=${ADAPTER:-$BUILD/adapter/kpiscale-adapter}
 LOAD=${LOAD:-$BUILD/bench/proxy/kpiscale_rate_load}
-for bin in "$SIDECAR" "$LOAD" nginx haproxy wrk python3; do
+for bin in "$SIDECAR" "$ADAPTER" "$LOAD" nginx haproxy wrk python3; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "$bin" ] || { echo "missing: $bin" >&2; exit 2; }
 done
 WORK=$(mktemp -d)
@@ -41,6 +46,7 @@ wait_port() {
 }
 
 UP=$(free_port); NG=$(free_port); HA=$(free_port); SC=$(free_port); SCM=$(free_port)
+SP=$(free_port); SPM=$(free_port); AD_SECURE=$(free_port); AD_INGEST=$(free_port); AD_METRICS=$(free_port)
 mkdir -p "$WORK/up" "$WORK/ng"
 head -c 1024 /dev/zero | tr '\0' 'k' > "$WORK/up/index.html"
 cat > "$WORK/up/nginx.conf" <<NGINX
@@ -100,22 +106,31 @@ nginx -p "$WORK/ng" -c "$WORK/ng/nginx.conf" & PIDS+=($!); NG_PID=$!
 haproxy -db -f "$WORK/haproxy.cfg" & PIDS+=($!); HA_PID=$!
 "$SIDECAR" --listen=127.0.0.1:$SC --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$SCM \
   --log-level=warn >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" & PIDS+=($!); SC_PID=$!
-for p in $UP $NG $HA $SC; do wait_port "$p"; done
+"$ADAPTER" --local --secure-port="$AD_SECURE" --ingest-port="$AD_INGEST" --metrics-port="$AD_METRICS" \
+  --cert-dir="$WORK/adapter-certs" >"$WORK/adapter.out" 2>"$WORK/adapter.err" & PIDS+=($!)
+POD_NAME=bench-0 POD_NAMESPACE=bench POD_UID=bench-uid "$SIDECAR" --listen=127.0.0.1:$SP \
+  --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$SPM --workload=deployment/bench \
+  --adapter-url="http://127.0.0.1:$AD_INGEST" --log-level=warn \
+  >"$WORK/sidecar-push.out" 2>"$WORK/sidecar-push.err" & PIDS+=($!); SP_PID=$!
+for p in $UP $NG $HA $SC $SP $AD_INGEST; do wait_port "$p"; done
 
 # The processes whose CPU and RSS count for a target (nginx: master and worker).
 procs() {
   case $1 in
     direct) echo "" ;;
     sidecar) echo "$SC_PID" ;;
+    sidecar+push) echo "$SP_PID" ;;
     nginx) echo "$NG_PID $(pgrep -P "$NG_PID" | tr '\n' ' ')" ;;
     haproxy) echo "$HA_PID" ;;
   esac
 }
-port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; nginx) echo $NG ;; haproxy) echo $HA ;; esac; }
-cpu_ticks() {
-  local total=0
+port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; sidecar+push) echo $SP ;; nginx) echo $NG ;; haproxy) echo $HA ;; esac; }
+cpu_ns() {  # nanoseconds on CPU of every thread of the given processes
+  local total=0 t ns
   for p in $1; do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    for t in /proc/"$p"/task/*/schedstat; do
+      read -r ns _ <"$t" && total=$((total + ns))
+    done
   done
   echo $total
 }
@@ -124,20 +139,19 @@ rss_kb() {  # $1 pids, $2 VmRSS or RssAnon
   for p in $1; do total=$((total + $(awk "/$2/ {print \$2}" "/proc/$p/status"))); done
   echo $total
 }
-HZ=$(getconf CLK_TCK)
 RESULTS="$WORK/results.txt"
 : > "$RESULTS"
 for run in $(seq 1 "$RUNS"); do
-  for target in direct sidecar nginx haproxy; do
+  for target in direct sidecar sidecar+push nginx haproxy; do
     port=$(port_of $target)
     rps=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
     pids=$(procs $target)
-    before=$(cpu_ticks "$pids")
+    before=$(cpu_ns "$pids")
     line=$("$LOAD" 127.0.0.1 "$port" / "$RATE" "$DURATION" "$CONNS")
-    after=$(cpu_ticks "$pids")
+    after=$(cpu_ns "$pids")
     rss=$(rss_kb "$pids" VmRSS)
     anon=$(rss_kb "$pids" RssAnon)
-    echo "run=$run target=$target rps=$rps cpu_ticks=$((after - before)) hz=$HZ rss_kb=$rss anon_kb=$anon $line" | tee -a "$RESULTS"
+    echo "run=$run target=$target rps=$rps cpu_ns=$((after - before)) rss_kb=$rss anon_kb=$anon $line" | tee -a "$RESULTS"
   done
 done
 
@@ -145,7 +159,7 @@ python3 - "$RESULTS" "$RATE" "$DURATION" <<'PY'
 import re, statistics, sys
 path, rate, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 rows = [dict(kv.split("=") for kv in line.split()) for line in open(path) if line.strip()]
-targets = ["direct", "sidecar", "nginx", "haproxy"]
+targets = ["direct", "sidecar", "sidecar+push", "nginx", "haproxy"]
 def series(t, key, f=float):
     return [f(r[key]) for r in rows if r["target"] == t]
 def fmt(vals, unit="", digits=1):
@@ -161,7 +175,7 @@ for t in targets:
     add50 = [float(a["p50_us"]) - float(d["p50_us"]) for a, d in zip(runs[t], runs["direct"])]
     add99 = [float(a["p99_us"]) - float(d["p99_us"]) for a, d in zip(runs[t], runs["direct"])]
     reqs = rate * duration
-    cpu = [float(r["cpu_ticks"]) / float(r["hz"]) / (reqs / 1000.0) for r in runs[t]]
+    cpu = [float(r["cpu_ns"]) / 1e9 / (reqs / 1000.0) for r in runs[t]]
     rss = [float(r["rss_kb"]) / 1024.0 for r in runs[t]]
     anon = [float(r["anon_kb"]) / 1024.0 for r in runs[t]]
     if t == "direct":
