@@ -91,6 +91,12 @@ int main(int argc, char** argv) {
   app.add_option("--postgres-dsn", config.data.postgres_dsn,
                  "libpq DSN for pg_stat_statements and the probe");
   app.add_option("--postgres-poll-interval", postgres_poll_interval)->capture_default_str();
+  app.add_option(
+         "--observer-threads", config.data.relay_threads,
+         "event loops of the Redis and PostgreSQL relays (a sidecar runs under a CPU limit: "
+         "more only pays with more than one core)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_flag("--validate", validate, "check the configuration and exit");

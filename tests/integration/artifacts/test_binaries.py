@@ -119,6 +119,15 @@ class Binaries(unittest.TestCase):
         proc = self.validate(SIDECAR_BIN, args)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
 
+    def test_observer_threads_are_bounded(self):
+        args = self.localize(self.containers["kpiscale-sidecar"]["args"])
+        proc = self.validate(SIDECAR_BIN, args + ["--observer-threads=2"])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        for bad in ("0", "65", "two"):
+            proc = self.validate(SIDECAR_BIN, args + [f"--observer-threads={bad}"])
+            self.assertNotEqual(proc.returncode, 0, f"--observer-threads={bad} accepted")
+            self.assertIn("--observer-threads", proc.stdout + proc.stderr)
+
     def test_a_misspelt_flag_is_refused(self):
         # The check above can fail: an argument the binary does not know is an error.
         for binary, name, bad in ((ADAPTER_BIN, "adapter", "--stale-afterr=5s"),
