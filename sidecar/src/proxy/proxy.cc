@@ -140,7 +140,8 @@ class Worker {
   bool ConnectUpstream(Conn* c, bool allow_pool);
   void SendUpstream(Conn* c, const char* data, std::size_t n);
   void SendClient(Conn* c, const char* data, std::size_t n);
-  /// Sends two buffers in one sendmsg (a response head and the first body bytes).
+  /// Sends two buffers in one sendmsg (a response head and the first body bytes); what the
+  /// kernel does not take waits in c->out. SendClient is the one-buffer case.
   void SendClient2(Conn* c, std::string_view first, std::string_view second);
   void FlushUpstream(Conn* c);
   void FlushClient(Conn* c);
@@ -636,9 +637,18 @@ void Worker::FlushUpstream(Conn* c) {
 }
 
 void Worker::SendClient(Conn* c, const char* data, std::size_t n) {
+  SendClient2(c, std::string_view(data, n), std::string_view());
+}
+
+void Worker::SendClient2(Conn* c, std::string_view first, std::string_view second) {
   std::size_t sent = 0;
   if (c->out_pending() == 0) {
-    const ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL);
+    iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
+                      {const_cast<char*>(second.data()), second.size()}};
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = second.empty() ? 1 : 2;
+    const ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
     if (w > 0) {
       sent = static_cast<std::size_t>(w);
       pending_tx_ += sent;
@@ -648,38 +658,9 @@ void Worker::SendClient(Conn* c, const char* data, std::size_t n) {
       return;
     }
   }
-  if (sent < n) {
-    if (c->out_off > 0 && c->out_off == c->out.size()) {
-      c->out.clear();
-      c->out_off = 0;
-    }
-    c->out.append(data + sent, n - sent);
-  }
-}
-
-void Worker::SendClient2(Conn* c, std::string_view first, std::string_view second) {
-  if (c->out_pending() > 0) {
-    SendClient(c, first.data(), first.size());
-    if (!c->closed) SendClient(c, second.data(), second.size());
-    return;
-  }
-  iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
-                    {const_cast<char*>(second.data()), second.size()}};
-  msghdr msg{};
-  msg.msg_iov = parts;
-  msg.msg_iovlen = 2;
-  const ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-  std::size_t sent = 0;
-  if (w > 0) {
-    sent = static_cast<std::size_t>(w);
-    pending_tx_ += sent;
-    c->last_activity = now_;
-  } else if (w < 0 && !WouldBlock(errno) && errno != EINTR) {
-    CloseConn(c, true);
-    return;
-  }
-  // Whatever the kernel did not take is queued in order, as SendClient does.
-  if (sent < first.size() + second.size() && c->out_off > 0 && c->out_off == c->out.size()) {
+  // Whatever the kernel did not take is queued in order behind what already waits.
+  if (sent >= first.size() + second.size()) return;
+  if (c->out_off > 0 && c->out_off == c->out.size()) {
     c->out.clear();
     c->out_off = 0;
   }
@@ -689,7 +670,7 @@ void Worker::SendClient2(Conn* c, std::string_view first, std::string_view secon
   } else {
     sent -= first.size();
   }
-  if (sent < second.size()) c->out.append(second.data() + sent, second.size() - sent);
+  c->out.append(second.data() + sent, second.size() - sent);
 }
 
 void Worker::FlushClient(Conn* c) {
