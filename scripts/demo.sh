@@ -19,7 +19,9 @@ workload=failure-agent
 
 ./scripts/install-deps.sh
 echo "== building (build/) =="
-cmake -S . -B build -G Ninja -DKPISCALE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Same configuration as scripts/test.sh, so the two commands share one build tree.
+cmake -S . -B build -G Ninja -DKPISCALE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_UNITY_BUILD=ON >/dev/null
 cmake --build build -j "$(nproc)" --target kpiscale-adapter kpiscale-sidecar failure-agent | grep -E "error|FAILED" || true
 adapter_bin=build/adapter/kpiscale-adapter
 sidecar_bin=build/sidecar/kpiscale-sidecar

@@ -17,13 +17,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "kpiscale/common/absl_compat.h"
 #include "kpiscale/common/logging.h"
 #include "kpiscale/common/status.h"
 
 namespace kpiscale::common {
 namespace {
-
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 constexpr char kRedacted[] = "<redacted>";
 
@@ -78,7 +77,7 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 }  // namespace
 
 absl::StatusOr<std::chrono::nanoseconds> ParseDuration(std::string_view text) {
-  const std::string quoted = absl::StrCat("\"", AV(text), "\"");
+  const std::string quoted = absl::StrCat("\"", AbslView(text), "\"");
   std::string_view s = text;
   bool negative = false;
   if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
@@ -138,7 +137,7 @@ absl::StatusOr<std::chrono::nanoseconds> ParseDuration(std::string_view text) {
       if (u.name == unit_text) unit = &u;
     }
     if (unit == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown unit \"", AV(unit_text),
+      return absl::InvalidArgumentError(absl::StrCat("unknown unit \"", AbslView(unit_text),
                                                      "\" in duration ", quoted,
                                                      " (use ns, us, ms, s, m or h)"));
     }
@@ -196,7 +195,7 @@ std::string HostPort::ToString() const {
 }
 
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {
-  const std::string quoted = absl::StrCat("\"", AV(text), "\"");
+  const std::string quoted = absl::StrCat("\"", AbslView(text), "\"");
   HostPort out;
   std::string_view port_text;
   if (!text.empty() && text.front() == '[') {
@@ -240,9 +239,9 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {
   if (port_text.size() > 5 ||
       !std::all_of(port_text.begin(), port_text.end(),
                    [](char c) { return c >= '0' && c <= '9'; }) ||
-      !absl::SimpleAtoi(AV(port_text), &port) || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("address ", quoted, ": port \"", AV(port_text),
-                                                   "\" is not a number in 0..65535"));
+      !absl::SimpleAtoi(AbslView(port_text), &port) || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address ", quoted, ": port \"", AbslView(port_text), "\" is not a number in 0..65535"));
   }
   out.port = port;
   return out;
@@ -278,13 +277,14 @@ absl::StatusOr<bool> ConfigValueTraits<bool>::Parse(std::string_view text) {
   if (kTrue.count(text) > 0) return true;
   if (kFalse.count(text) > 0) return false;
   return absl::InvalidArgumentError(
-      absl::StrCat("\"", AV(text), "\" is not a boolean (use true or false)"));
+      absl::StrCat("\"", AbslView(text), "\" is not a boolean (use true or false)"));
 }
 
 absl::StatusOr<double> ConfigValueTraits<double>::Parse(std::string_view text) {
   double v = 0;
-  if (!absl::SimpleAtod(AV(text), &v) || !std::isfinite(v)) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", AV(text), "\" is not a finite number"));
+  if (!absl::SimpleAtod(AbslView(text), &v) || !std::isfinite(v)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", AbslView(text), "\" is not a finite number"));
   }
   return v;
 }
@@ -295,7 +295,7 @@ std::string ConfigValueTraits<double>::Format(double v) { return fmt::format("{}
 absl::StatusOr<std::vector<std::string>> ConfigValueTraits<std::vector<std::string>>::Parse(
     std::string_view text) {
   std::vector<std::string> out;
-  for (absl::string_view item : absl::StrSplit(AV(text), ',')) {
+  for (absl::string_view item : absl::StrSplit(AbslView(text), ',')) {
     item = absl::StripAsciiWhitespace(item);
     if (!item.empty()) out.emplace_back(item);
   }
@@ -309,8 +309,8 @@ std::string ConfigValueTraits<std::vector<std::string>>::Format(const std::vecto
 namespace internal {
 absl::StatusOr<int64_t> ParseConfigInt(std::string_view text, int64_t min, int64_t max) {
   int64_t v = 0;
-  if (!absl::SimpleAtoi(AV(text), &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", AV(text), "\" is not an integer"));
+  if (!absl::SimpleAtoi(AbslView(text), &v)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", AbslView(text), "\" is not an integer"));
   }
   if (v < min || v > max) {
     return absl::OutOfRangeError(
@@ -389,7 +389,7 @@ std::unique_ptr<CLI::App> ConfigLoader::BuildApp(FlagHolders& holders) const {
     } else {
       app->add_option(flag, holders.scalars[o->name()], help)
           ->take_last()
-          ->type_name(absl::AsciiStrToUpper(AV(o->type_name())));
+          ->type_name(absl::AsciiStrToUpper(AbslView(o->type_name())));
     }
   }
   return app;
@@ -548,7 +548,7 @@ absl::StatusOr<ConfigOutcome> ConfigLoader::Parse(const std::vector<std::string>
     const absl::Status st = o->Check();
     if (!st.ok()) {
       problems.push_back(absl::StrCat("--", o->name(), ": ", st.message(), " (from ",
-                                      AV(ConfigSourceName(o->source())), ")"));
+                                      AbslView(ConfigSourceName(o->source())), ")"));
     }
   }
   if (problems.empty()) {

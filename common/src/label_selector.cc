@@ -15,7 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kpiscale/common/absl_compat.h"
 #include "kpiscale/common/status.h"
+#include "kpiscale/common/text.h"
 #include "nlohmann/json.hpp"
 
 namespace kpiscale::common {
@@ -24,44 +26,18 @@ namespace {
 using Op = LabelRequirement::Op;
 
 // Debian's Abseil has its own string_view type.
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 constexpr std::size_t kMaxNameLength = 63;
 constexpr std::size_t kMaxPrefixLength = 253;
 constexpr std::size_t kMaxValueLength = 63;
 
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  const std::size_t shown = text.size() > 300 ? 300 : text.size();
-  for (std::size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (shown < text.size()) out += "...";
-  out += '"';
-  return out;
-}
-
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+// Error messages show at most 300 bytes of the offending input.
+std::string QuoteSelectorText(std::string_view text) { return QuoteForMessage(text, 300); }
 
 // `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, non-empty.
 bool IsQualifiedNamePart(std::string_view s) {
-  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  if (s.empty() || !IsAsciiAlnum(s.front()) || !IsAsciiAlnum(s.back())) return false;
   return std::all_of(s.begin(), s.end(),
-                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+                     [](char c) { return IsAsciiAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 // RFC 1123 subdomain: dot-separated labels of `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
@@ -72,9 +48,10 @@ bool IsDns1123Subdomain(std::string_view s) {
     const std::size_t dot = s.find('.', start);
     const std::string_view label =
         s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || !IsLowerAlnum(label.front()) || !IsLowerAlnum(label.back())) return false;
+    if (label.empty() || !IsLowerAsciiAlnum(label.front()) || !IsLowerAsciiAlnum(label.back()))
+      return false;
     if (!std::all_of(label.begin(), label.end(),
-                     [](char c) { return IsLowerAlnum(c) || c == '-'; })) {
+                     [](char c) { return IsLowerAsciiAlnum(c) || c == '-'; })) {
       return false;
     }
     if (dot == std::string_view::npos) return true;
@@ -138,7 +115,7 @@ bool ParseInt64(std::string_view s, int64_t* out) {
 std::string RequirementError(const LabelRequirement& r, int* bad_value) {
   *bad_value = -1;
   if (std::string err = KeyError(r.key); !err.empty()) {
-    return absl::StrCat("invalid label key ", Quote(r.key), ": ", err);
+    return absl::StrCat("invalid label key ", QuoteSelectorText(r.key), ": ", err);
   }
   switch (r.op) {
     case Op::kIn:
@@ -167,8 +144,8 @@ std::string RequirementError(const LabelRequirement& r, int* bad_value) {
   for (std::size_t i = 0; i < r.values.size(); ++i) {
     if (std::string err = ValueError(r.values[i]); !err.empty()) {
       *bad_value = static_cast<int>(i);
-      return absl::StrCat("invalid label value ", Quote(r.values[i]), " at key ", Quote(r.key),
-                          ": ", err);
+      return absl::StrCat("invalid label value ", QuoteSelectorText(r.values[i]), " at key ",
+                          QuoteSelectorText(r.key), ": ", err);
     }
   }
   return "";
@@ -297,17 +274,18 @@ class Parser {
 
   static std::string Describe(const Token& t) {
     if (t.tok == Tok::kEnd) return "end of string";
-    return absl::StrCat("'", Av(t.text), "'");
+    return absl::StrCat("'", AbslView(t.text), "'");
   }
 
   absl::Status Error(const Token& at, std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("invalid label selector ", Quote(text_), ": ",
-                                                   Av(what), " at position ", at.pos));
+    return absl::InvalidArgumentError(absl::StrCat("invalid label selector ",
+                                                   QuoteSelectorText(text_), ": ", AbslView(what),
+                                                   " at position ", at.pos));
   }
   absl::Status RequirementErrorAt(std::size_t pos, std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("invalid label selector ", Quote(text_),
-                                                   ": unable to parse requirement: ", Av(what),
-                                                   " at position ", pos));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid label selector ", QuoteSelectorText(text_),
+                     ": unable to parse requirement: ", AbslView(what), " at position ", pos));
   }
 
   absl::StatusOr<LabelRequirement> ParseRequirement() {
@@ -446,7 +424,7 @@ class Parser {
 
 absl::Status FieldError(std::string_view path, std::string_view what) {
   return absl::InvalidArgumentError(
-      absl::StrCat("invalid label selector object: ", Av(path), ": ", Av(what)));
+      absl::StrCat("invalid label selector object: ", AbslView(path), ": ", AbslView(what)));
 }
 
 absl::StatusOr<LabelRequirement> ExpressionFromJson(const nlohmann::json& e,
@@ -473,7 +451,7 @@ absl::StatusOr<LabelRequirement> ExpressionFromJson(const nlohmann::json& e,
         r.op = Op::kDoesNotExist;
       } else {
         return FieldError(path + ".operator",
-                          absl::StrCat(Quote(op),
+                          absl::StrCat(QuoteSelectorText(op),
                                        " is not a valid label selector operator (In, NotIn, "
                                        "Exists, DoesNotExist)"));
       }
@@ -597,7 +575,7 @@ absl::StatusOr<LabelSelector> LabelSelector::FromJson(const nlohmann::json& obje
       if (field.is_null()) continue;
       if (!field.is_object()) return FieldError("matchLabels", "must be an object");
       for (const auto& [key, value] : field.items()) {
-        const std::string path = absl::StrCat("matchLabels[", Quote(key), "]");
+        const std::string path = absl::StrCat("matchLabels[", QuoteSelectorText(key), "]");
         if (!value.is_string()) return FieldError(path, "must be a string");
         LabelRequirement r{key, Op::kEquals, {value.get<std::string>()}};
         int bad_value = -1;

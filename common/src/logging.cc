@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "kpiscale/common/absl_compat.h"
 
 namespace kpiscale::common {
 namespace {
@@ -89,8 +90,6 @@ void AppendJsonString(std::string_view s, std::string& out) {
   }
   out += '"';
 }
-
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string_view LevelName(spdlog::level::level_enum level) {
   switch (level) {
@@ -207,7 +206,7 @@ class KpiscaleFormatter final : public spdlog::formatter {
 };
 
 std::optional<spdlog::level::level_enum> ParseLevelName(std::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(AV(name)));
+  const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(AbslView(name)));
   if (lower == "trace") return spdlog::level::trace;
   if (lower == "debug") return spdlog::level::debug;
   if (lower == "info") return spdlog::level::info;
@@ -269,11 +268,11 @@ void ProtobufLogHandler(google::protobuf::LogLevel level, const char* filename, 
 }  // namespace
 
 absl::StatusOr<LogFormat> ParseLogFormat(std::string_view text) {
-  const std::string lower = absl::AsciiStrToLower(AV(text));
+  const std::string lower = absl::AsciiStrToLower(AbslView(text));
   if (lower == "text" || lower == "logfmt") return LogFormat::kText;
   if (lower == "json") return LogFormat::kJson;
   return absl::InvalidArgumentError(
-      absl::StrCat("log format \"", AV(text), "\" is not one of text, json"));
+      absl::StrCat("log format \"", AbslView(text), "\" is not one of text, json"));
 }
 
 absl::StatusOr<LevelSpec> ParseLevelSpec(std::string_view text) {
@@ -290,22 +289,22 @@ absl::StatusOr<LevelSpec> ParseLevelSpec(std::string_view text) {
     const auto level = ParseLevelName(level_text);
     if (!level.has_value()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("log level \"", AV(level_text),
+          absl::StrCat("log level \"", AbslView(level_text),
                        "\" is not one of trace, debug, info, warn, error, critical, off (in \"",
-                       AV(text), "\")"));
+                       AbslView(text), "\")"));
     }
     if (eq == absl::string_view::npos) {
       if (have_default) {
         return absl::InvalidArgumentError(
-            absl::StrCat("log level spec \"", AV(text), "\" gives the default level twice"));
+            absl::StrCat("log level spec \"", AbslView(text), "\" gives the default level twice"));
       }
       have_default = true;
       spec.default_level = *level;
     } else {
       const std::string name(absl::StripAsciiWhitespace(item.substr(0, eq)));
       if (name.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("log level spec \"", AV(text), "\" has an item without a logger name"));
+        return absl::InvalidArgumentError(absl::StrCat("log level spec \"", AbslView(text),
+                                                       "\" has an item without a logger name"));
       }
       spec.per_logger[name] = *level;
     }

@@ -17,7 +17,7 @@ namespace {
 
 // procfs files report size 0, so read until EOF. (POSIX reads also keep gcc's
 // -Wnull-dereference quiet, which fires inside istreambuf_iterator at -O2.)
-std::optional<std::string> ReadFile(const std::string& path) {
+std::optional<std::string> ReadProcFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   std::string out;
@@ -67,7 +67,7 @@ ProcessCollector::Reading ProcessCollector::Read() const {
   const auto ticks = static_cast<double>(options_.clock_ticks_per_second);
 
   std::optional<double> boot_time;
-  if (const auto stat = ReadFile(options_.proc_root + "/stat")) {
+  if (const auto stat = ReadProcFile(options_.proc_root + "/stat")) {
     for (absl::string_view line : absl::StrSplit(*stat, '\n')) {
       if (absl::ConsumePrefix(&line, "btime ")) {
         double v = 0;
@@ -76,7 +76,7 @@ ProcessCollector::Reading ProcessCollector::Read() const {
     }
   }
 
-  if (const auto stat = ReadFile(self + "/stat")) {
+  if (const auto stat = ReadProcFile(self + "/stat")) {
     // The command name (field 2) is in parentheses and may hold spaces and ')'; the fields after
     // the last ')' are plain numbers, field 3 first.
     const std::size_t close = stat->rfind(')');
@@ -117,7 +117,7 @@ ProcessCollector::Reading ProcessCollector::Read() const {
     if (!ec) r.open_fds = count;
   }
 
-  if (const auto limits = ReadFile(self + "/limits")) {
+  if (const auto limits = ReadProcFile(self + "/limits")) {
     for (absl::string_view line : absl::StrSplit(*limits, '\n')) {
       if (!absl::ConsumePrefix(&line, "Max open files")) continue;
       const std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());

@@ -11,6 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kpiscale/common/absl_compat.h"
+#include "kpiscale/common/text.h"
 #include "nlohmann/json.hpp"
 
 namespace kpiscale::common {
@@ -20,8 +22,6 @@ using u128 = __uint128_t;
 using i128 = __int128_t;
 
 // Debian's Abseil has its own string_view type.
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 constexpr int kMaxNanoDigits = 38;  // |nano| < 10^38, i.e. |value| < 10^29.
 constexpr int64_t kNanoPerUnit = 1000000000;
 constexpr int64_t kNanoPerMilli = 1000000;
@@ -39,30 +39,10 @@ constexpr u128 kBinaryCapNano = u128{static_cast<uint64_t>(std::numeric_limits<i
                                 static_cast<u128>(kNanoPerUnit);
 
 // Shows the input in error messages: quoted, non-printables escaped, long inputs cut.
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  const std::size_t shown = text.size() > 64 ? 64 : text.size();
-  for (std::size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (shown < text.size()) out += "...";
-  out += '"';
-  return out;
-}
+std::string QuoteQuantityText(std::string_view text) { return QuoteForMessage(text, 64); }
 
 std::string CharName(char c) {
-  std::string quoted = Quote(std::string_view(&c, 1));
+  std::string quoted = QuoteQuantityText(std::string_view(&c, 1));
   quoted.front() = '\'';
   quoted.back() = '\'';
   return quoted;
@@ -142,7 +122,7 @@ struct Scaled {
 
 absl::Status OutOfRange(std::string_view text) {
   return absl::OutOfRangeError(
-      absl::StrCat("quantity ", Quote(text), ": magnitude must be below 1e29"));
+      absl::StrCat("quantity ", QuoteQuantityText(text), ": magnitude must be below 1e29"));
 }
 
 // Applies apimachinery's rounding (up to nano, away from zero), BinarySI cap and BinarySI-below-1
@@ -170,8 +150,8 @@ absl::StatusOr<std::pair<i128, Quantity::Format>> BuildValue(const Scaled& s,
 absl::StatusOr<Quantity> Quantity::Parse(std::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("quantity \"\": empty string");
   const auto error = [&](std::size_t pos, std::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantity ", Quote(text), ": ", Av(what), " at position ", pos));
+    return absl::InvalidArgumentError(absl::StrCat("quantity ", QuoteQuantityText(text), ": ",
+                                                   AbslView(what), " at position ", pos));
   };
   Scaled s;
   std::size_t pos = 0;
@@ -257,7 +237,7 @@ absl::StatusOr<Quantity> Quantity::Parse(std::string_view text) {
                                           " (expected a digit, '.', or a suffix)"));
   } else {
     return error(suffix_pos,
-                 absl::StrCat("unknown suffix ", Quote(suffix),
+                 absl::StrCat("unknown suffix ", QuoteQuantityText(suffix),
                               " (expected one of n u m k M G T P E Ki Mi Gi Ti Pi Ei or e<int>)"));
   }
   s.exp10 = exp10 - static_cast<int64_t>(frac_len);

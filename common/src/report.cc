@@ -10,56 +10,33 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kpiscale/common/absl_compat.h"
 #include "kpiscale/common/http_util.h"
 #include "kpiscale/common/status.h"
+#include "kpiscale/common/text.h"
 
 namespace kpiscale::common {
 namespace {
 
-// Debian's Abseil keeps absl::string_view distinct from std::string_view.
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// Quotes a string for an error message, cut short so that a hostile 1 MiB label does not turn
-// into a 1 MiB log line.
-std::string Quote(std::string_view s) {
-  constexpr std::size_t kMax = 80;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += absl::StrCat("\\x", absl::Hex(c, absl::kZeroPad2));
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > kMax) absl::StrAppend(&out, "...(", s.size(), " bytes)");
-  out += '"';
-  return out;
-}
+// Quoted and cut short, so that a hostile 1 MiB label does not turn into a 1 MiB log line.
+std::string QuoteReportText(std::string_view s) { return QuoteForMessage(s, 80); }
 
 // Label names and values: `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
 absl::Status ValidateQualifiedNamePart(std::string_view s, std::size_t max_len,
                                        std::string_view what) {
   if (s.size() > max_len) {
-    return absl::InvalidArgumentError(absl::StrCat(AV(what), " must be no more than ", max_len,
-                                                   " characters (is ", s.size(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(AbslView(what), " must be no more than ",
+                                                   max_len, " characters (is ", s.size(), ")"));
   }
-  if (!IsAlnum(s.front()) || !IsAlnum(s.back())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        AV(what), " ", Quote(s), " must begin and end with an alphanumeric character"));
+  if (!IsAsciiAlnum(s.front()) || !IsAsciiAlnum(s.back())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(what), " ", QuoteReportText(s),
+                     " must begin and end with an alphanumeric character"));
   }
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') {
-      return absl::InvalidArgumentError(absl::StrCat(AV(what), " ", Quote(s),
+    if (!IsAsciiAlnum(c) && c != '-' && c != '_' && c != '.') {
+      return absl::InvalidArgumentError(absl::StrCat(AbslView(what), " ", QuoteReportText(s),
                                                      " has an invalid character at position ", i,
                                                      " (allowed: alphanumerics, '-', '_', '.')"));
     }
@@ -114,7 +91,7 @@ void CheckSum(Problems& p, const std::string& path, double v) {
 void CheckAtMost(Problems& p, const std::string& path, uint64_t value, std::string_view bound_name,
                  uint64_t bound) {
   if (value > bound) {
-    p.Add(path, absl::StrCat(value, " exceeds ", AV(bound_name), " (", bound, ")"));
+    p.Add(path, absl::StrCat(value, " exceeds ", AbslView(bound_name), " (", bound, ")"));
   }
 }
 
@@ -147,8 +124,8 @@ void CheckPod(Problems& p, const kpiscale::v1::PodIdentity& pod, const ReportLim
                                       " characters (is ", pod.pod_uid().size(), ")"));
   } else {
     for (char c : pod.pod_uid()) {
-      if (!IsAlnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
-        p.Add("pod.pod_uid", absl::StrCat(Quote(pod.pod_uid()),
+      if (!IsAsciiAlnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
+        p.Add("pod.pod_uid", absl::StrCat(QuoteReportText(pod.pod_uid()),
                                           " may hold only alphanumerics, '-', '_', '.', ':'"));
         break;
       }
@@ -164,9 +141,9 @@ void CheckPod(Problems& p, const kpiscale::v1::PodIdentity& pod, const ReportLim
     p.Add("pod.workload_kind",
           absl::StrCat("must be no more than ", limits.max_text_length, " characters"));
   } else if (!pod.workload_kind().empty()) {
-    if (!std::all_of(pod.workload_kind().begin(), pod.workload_kind().end(), IsAlnum)) {
-      p.Add("pod.workload_kind",
-            absl::StrCat(Quote(pod.workload_kind()), " must be alphanumeric (e.g. Deployment)"));
+    if (!std::all_of(pod.workload_kind().begin(), pod.workload_kind().end(), IsAsciiAlnum)) {
+      p.Add("pod.workload_kind", absl::StrCat(QuoteReportText(pod.workload_kind()),
+                                              " must be alphanumeric (e.g. Deployment)"));
     }
   }
   if (pod.workload_kind().empty() != pod.workload_name().empty()) {
@@ -189,7 +166,8 @@ void CheckPod(Problems& p, const kpiscale::v1::PodIdentity& pod, const ReportLim
         p.Add("pod.labels", std::string(key_status.message()));
         continue;
       }
-      p.AddStatus(absl::StrCat("pod.labels[", Quote(key), "]"), ValidateLabelValue(value, limits));
+      p.AddStatus(absl::StrCat("pod.labels[", QuoteReportText(key), "]"),
+                  ValidateLabelValue(value, limits));
     }
   }
 }
@@ -282,15 +260,15 @@ absl::Status ValidateDns1123Label(std::string_view name) {
         absl::StrCat("must be no more than 63 characters (is ", name.size(), ")"));
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
-    if (!IsLowerAlnum(name[i]) && name[i] != '-') {
+    if (!IsLowerAsciiAlnum(name[i]) && name[i] != '-') {
       return absl::InvalidArgumentError(
-          absl::StrCat(Quote(name), " has an invalid character at position ", i,
+          absl::StrCat(QuoteReportText(name), " has an invalid character at position ", i,
                        " (a DNS-1123 label holds lower-case alphanumerics and '-')"));
     }
   }
-  if (!IsLowerAlnum(name.front()) || !IsLowerAlnum(name.back())) {
+  if (!IsLowerAsciiAlnum(name.front()) || !IsLowerAsciiAlnum(name.back())) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Quote(name), " must begin and end with an alphanumeric character"));
+        absl::StrCat(QuoteReportText(name), " must begin and end with an alphanumeric character"));
   }
   return absl::OkStatus();
 }
@@ -304,17 +282,17 @@ absl::Status ValidateDns1123Subdomain(std::string_view name) {
   std::size_t part_start = 0;
   for (std::size_t i = 0; i <= name.size(); ++i) {
     if (i < name.size() && name[i] != '.') {
-      if (!IsLowerAlnum(name[i]) && name[i] != '-') {
+      if (!IsLowerAsciiAlnum(name[i]) && name[i] != '-') {
         return absl::InvalidArgumentError(
-            absl::StrCat(Quote(name), " has an invalid character at position ", i,
+            absl::StrCat(QuoteReportText(name), " has an invalid character at position ", i,
                          " (a DNS-1123 subdomain holds lower-case alphanumerics, '-' and '.')"));
       }
       continue;
     }
     const std::string_view part = name.substr(part_start, i - part_start);
-    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) {
+    if (part.empty() || !IsLowerAsciiAlnum(part.front()) || !IsLowerAsciiAlnum(part.back())) {
       return absl::InvalidArgumentError(
-          absl::StrCat(Quote(name),
+          absl::StrCat(QuoteReportText(name),
                        " must consist of dot-separated parts that begin and end with an "
                        "alphanumeric character"));
     }
@@ -331,33 +309,33 @@ absl::Status ValidateLabelKey(std::string_view key, const ReportLimits& limits) 
     const std::string_view prefix = key.substr(0, slash);
     name = key.substr(slash + 1);
     if (prefix.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("label key ", Quote(key), ": prefix before '/' must not be empty"));
+      return absl::InvalidArgumentError(absl::StrCat("label key ", QuoteReportText(key),
+                                                     ": prefix before '/' must not be empty"));
     }
     if (prefix.size() > limits.max_label_prefix_length) {
       return absl::InvalidArgumentError(
-          absl::StrCat("label key ", Quote(key), ": prefix must be no more than ",
+          absl::StrCat("label key ", QuoteReportText(key), ": prefix must be no more than ",
                        limits.max_label_prefix_length, " characters"));
     }
     const absl::Status prefix_status = ValidateDns1123Subdomain(prefix);
     if (!prefix_status.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("label key ", Quote(key), ": prefix ", prefix_status.message()));
+          absl::StrCat("label key ", QuoteReportText(key), ": prefix ", prefix_status.message()));
     }
   }
   if (name.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("label key ", Quote(key), ": name part must not be empty"));
+        absl::StrCat("label key ", QuoteReportText(key), ": name part must not be empty"));
   }
   if (name.find('/') != std::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("label key ", Quote(key), " may contain at most one '/'"));
+        absl::StrCat("label key ", QuoteReportText(key), " may contain at most one '/'"));
   }
   const absl::Status name_status =
       ValidateQualifiedNamePart(name, limits.max_label_name_length, "name part");
   if (!name_status.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("label key ", Quote(key), ": ", name_status.message()));
+        absl::StrCat("label key ", QuoteReportText(key), ": ", name_status.message()));
   }
   return absl::OkStatus();
 }

@@ -42,7 +42,7 @@ bool IsHealthPath(std::string_view path) {
   return false;
 }
 
-std::string Lower(std::string s) {
+std::string LowerAscii(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
@@ -264,7 +264,7 @@ class AdapterServerImpl final : public AdapterServer {
       ar.path = path;
       ar.remote_addr = req.remote_addr;
       ar.ssl = req.ssl;
-      for (const auto& [k, v] : req.headers) ar.headers.emplace_back(Lower(k), v);
+      for (const auto& [k, v] : req.headers) ar.headers.emplace_back(LowerAscii(k), v);
       auto user = auth_.authenticator->Authenticate(ar);
       if (!user.ok() && absl::IsUnavailable(user.status())) {
         authorized = false;

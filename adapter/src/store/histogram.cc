@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "store/varint.h"
 
 namespace kpiscale::adapter {
 namespace {
@@ -19,27 +20,8 @@ int32_t DownscaleIndex(int32_t index, int steps) {
   return static_cast<int32_t>(i >= 0 ? (i + div - 1) / div : -((-i) / div));
 }
 
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(const std::string& in, std::size_t* pos, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*pos >= in.size()) return false;
-    const auto byte = static_cast<uint8_t>(in[(*pos)++]);
-    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
+using store_encoding::GetVarint;
+using store_encoding::PutVarint;
 
 uint64_t ZigZag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);

@@ -6,18 +6,6 @@
 #include <algorithm>
 
 namespace kpiscale::sidecar::observe {
-namespace {
-
-double Seconds(SteadyTime from, SteadyTime to) {
-  return std::max(0.0, std::chrono::duration<double>(to - from).count());
-}
-
-uint32_t ReadBe32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
-}
-
-}  // namespace
 
 PgTap::PgTap(SignalSink& sink, const DbStats& stats) : sink_(sink), stats_(stats) {}
 
@@ -27,8 +15,9 @@ Intercept PgTap::InterceptClient(const char* data, std::size_t len) {
     result.action = Intercept::Action::kNeedMore;
     return result;
   }
-  const uint32_t length = ReadBe32(data);
-  const uint32_t code = ReadBe32(data + 4);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  const uint32_t length = ReadBe32(bytes);
+  const uint32_t code = ReadBe32(bytes + 4);
   if (length == 8 && (code == kPgSslRequest || code == kPgGssEncRequest)) {
     // Decline: the client continues in plain text on the loopback hop (or gives up if it
     // insists on sslmode=require, which is the documented limitation).
@@ -134,7 +123,7 @@ void PgTap::OnServerBytes(const char* data, std::size_t len, SteadyTime now) {
       }
       const Pending p = pending_.front();
       pending_.pop_front();
-      if (p.counted) Record(Seconds(p.start, now), p.error);
+      if (p.counted) Record(ElapsedSeconds(p.start, now), p.error);
     }
   }
   if (!ok) StopTracking(stats_.untracked_parse_error);
@@ -144,7 +133,7 @@ void PgTap::OnClose(CloseReason reason, SteadyTime now) {
   if (!tracking_) return;
   if (reason == CloseReason::kUpstreamClosed || reason == CloseReason::kUpstreamConnectFailed) {
     for (const Pending& p : pending_) {
-      if (p.counted) Record(Seconds(p.start, now), true);
+      if (p.counted) Record(ElapsedSeconds(p.start, now), true);
     }
   }
   pending_.clear();

@@ -6,10 +6,6 @@
 namespace kpiscale::sidecar::observe {
 namespace {
 
-uint32_t ReadBe32(const unsigned char* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
-
 void AppendBe32(std::string* out, uint32_t v) {
   out->push_back(static_cast<char>((v >> 24) & 0xff));
   out->push_back(static_cast<char>((v >> 16) & 0xff));

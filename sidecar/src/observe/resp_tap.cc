@@ -12,10 +12,6 @@
 namespace kpiscale::sidecar::observe {
 namespace {
 
-double Seconds(SteadyTime from, SteadyTime to) {
-  return std::max(0.0, std::chrono::duration<double>(to - from).count());
-}
-
 bool IsStop(RespKind kind) {
   return kind == RespKind::kStopPubSub || kind == RespKind::kStopMonitor ||
          kind == RespKind::kStopNoReply || kind == RespKind::kStopResp3;
@@ -194,7 +190,7 @@ void RespTap::OnReply(const void* raw, SteadyTime now) {
   const Pending p = pending_.front();
   pending_.pop_front();
   const auto& reply = *static_cast<const redisReply*>(raw);
-  const double seconds = Seconds(p.start, now);
+  const double seconds = ElapsedSeconds(p.start, now);
   if (IsStop(p.kind)) {
     StopFor(p.kind);
     return;
@@ -257,7 +253,7 @@ void RespTap::OnClose(CloseReason reason, SteadyTime now) {
       if (p.kind == RespKind::kBlocking || IsStop(p.kind)) continue;
       CacheCommandResult result;
       result.error = true;
-      Record(Seconds(p.start, now), result);
+      Record(ElapsedSeconds(p.start, now), result);
     }
   }
   pending_.clear();

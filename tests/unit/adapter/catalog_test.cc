@@ -5,6 +5,8 @@
 #include "test_util.h"
 
 namespace kpiscale::adapter {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace catalog_test {
 namespace {
 
 using testing::Decode;
@@ -164,4 +166,5 @@ TEST_F(CatalogTest, SloForUnconfiguredThresholdIsAbsent) {
 }
 
 }  // namespace
+}  // namespace catalog_test
 }  // namespace kpiscale::adapter

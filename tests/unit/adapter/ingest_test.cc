@@ -7,6 +7,8 @@
 #include "test_util.h"
 
 namespace kpiscale::adapter {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace ingest_test {
 namespace {
 
 using testing::HttpWindow;
@@ -125,4 +127,5 @@ TEST_F(IngestTest, SketchCountMismatchIsRejected) {
 }
 
 }  // namespace
+}  // namespace ingest_test
 }  // namespace kpiscale::adapter

@@ -8,6 +8,8 @@
 #include "test_util.h"
 
 namespace kpiscale::adapter {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace memory_window_store_test {
 namespace {
 
 using testing::Decode;
@@ -197,4 +199,5 @@ TEST(MemoryWindowStore, ConcurrentIngestAndReadersSeeConsistentSnapshots) {
 }
 
 }  // namespace
+}  // namespace memory_window_store_test
 }  // namespace kpiscale::adapter

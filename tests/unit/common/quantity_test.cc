@@ -15,6 +15,8 @@
 #include "nlohmann/json.hpp"
 
 namespace kpiscale::common {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace quantity_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -403,4 +405,5 @@ TEST(QuantityRoundTripTest, CanonicalStringParsesBackEqual) {
 }
 
 }  // namespace
+}  // namespace quantity_test
 }  // namespace kpiscale::common

@@ -3,6 +3,8 @@
 #include "gtest/gtest.h"
 
 namespace kpiscale::hpa {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace normalize_test {
 namespace {
 
 constexpr Duration kS = kNanosPerSecond;
@@ -141,4 +143,5 @@ TEST(ScaleEvents, ReuseTheLastOutdatedSlot) {
 }
 
 }  // namespace
+}  // namespace normalize_test
 }  // namespace kpiscale::hpa

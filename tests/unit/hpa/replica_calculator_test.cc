@@ -5,6 +5,8 @@
 #include "gtest/gtest.h"
 
 namespace kpiscale::hpa {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace replica_calculator_test {
 namespace {
 
 constexpr Duration kS = kNanosPerSecond;
@@ -205,4 +207,5 @@ TEST(Saturation, ConversionsNeverOverflow) {
 }
 
 }  // namespace
+}  // namespace replica_calculator_test
 }  // namespace kpiscale::hpa

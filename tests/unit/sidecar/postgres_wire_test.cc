@@ -6,6 +6,8 @@
 #include "kpiscale/sidecar/observe/pg_wire.h"
 
 namespace kpiscale::sidecar::observe {
+// A namespace of its own: in unity builds several test files share one translation unit.
+namespace postgres_wire_test {
 namespace {
 
 std::string Be32(uint32_t v) {
@@ -120,4 +122,5 @@ TEST(PgErrorResponseTest, WellFormedFatalError) {
 }
 
 }  // namespace
+}  // namespace postgres_wire_test
 }  // namespace kpiscale::sidecar::observe

@@ -8,6 +8,12 @@ namespace kpiscale::sidecar::observe {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
+/// Seconds from `from` to `to`, never negative (a latency sample).
+inline double ElapsedSeconds(SteadyTime from, SteadyTime to) {
+  const double s = std::chrono::duration<double>(to - from).count();
+  return s > 0 ? s : 0.0;
+}
+
 /// Why a relayed connection ended, as far as the relay can tell.
 enum class CloseReason {
   kClientClosed,           // the application closed (or reset) first

@@ -67,6 +67,11 @@ class PgFramer {
   std::string error_;
 };
 
+/// The big-endian 32-bit integer at p (lengths and codes in the PostgreSQL wire protocol).
+inline uint32_t ReadBe32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
 /// Builds an ErrorResponse ('E') message with severity FATAL, the SQLSTATE and the message.
 std::string PgErrorResponse(const std::string& sqlstate, const std::string& message);
 
