@@ -10,6 +10,9 @@
 # second and pushing it to a kpiscale-adapter --local (`sidecar+push`, plain HTTP on loopback).
 # CPU is the sum of the first field of /proc/PID/task/*/schedstat (nanoseconds on CPU), not the
 # 10 ms ticks of /proc/PID/stat, which at 1,000 req/s for 5 s resolve only ~3%.
+# A sixth target, `haproxy-tcp` (HAProxy `mode tcp`, one thread), relays bytes without reading
+# HTTP at all: its CPU per request is the loopback syscall floor of any relay on this machine, the
+# reference for what the sidecar's parsing and measurement add on top.
 # Prints medians over ${RUNS} runs with min-max, and the added latency versus direct.
 # Usage: BUILD=build RUNS=5 DURATION=10 bench/proxy/run.sh
 set -euo pipefail
@@ -45,7 +48,7 @@ wait_port() {
   exit 1
 }
 
-UP=$(free_port); NG=$(free_port); HA=$(free_port); SC=$(free_port); SCM=$(free_port)
+UP=$(free_port); NG=$(free_port); HA=$(free_port); HT=$(free_port); SC=$(free_port); SCM=$(free_port)
 SP=$(free_port); SPM=$(free_port); AD_SECURE=$(free_port); AD_INGEST=$(free_port); AD_METRICS=$(free_port)
 mkdir -p "$WORK/up" "$WORK/ng"
 head -c 1024 /dev/zero | tr '\0' 'k' > "$WORK/up/index.html"
@@ -100,10 +103,26 @@ backend app
   http-reuse always
   server app 127.0.0.1:$UP
 HAP
+cat > "$WORK/haproxy-tcp.cfg" <<HAP
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:$HT
+  default_backend app
+backend app
+  server app 127.0.0.1:$UP
+HAP
 
 nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" & PIDS+=($!); UP_PID=$!
 nginx -p "$WORK/ng" -c "$WORK/ng/nginx.conf" & PIDS+=($!); NG_PID=$!
 haproxy -db -f "$WORK/haproxy.cfg" & PIDS+=($!); HA_PID=$!
+haproxy -db -f "$WORK/haproxy-tcp.cfg" & PIDS+=($!); HT_PID=$!
 "$SIDECAR" --listen=127.0.0.1:$SC --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$SCM \
   --log-level=warn >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" & PIDS+=($!); SC_PID=$!
 "$ADAPTER" --local --secure-port="$AD_SECURE" --ingest-port="$AD_INGEST" --metrics-port="$AD_METRICS" \
@@ -112,7 +131,7 @@ POD_NAME=bench-0 POD_NAMESPACE=bench POD_UID=bench-uid "$SIDECAR" --listen=127.0
   --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$SPM --workload=deployment/bench \
   --adapter-url="http://127.0.0.1:$AD_INGEST" --log-level=warn \
   >"$WORK/sidecar-push.out" 2>"$WORK/sidecar-push.err" & PIDS+=($!); SP_PID=$!
-for p in $UP $NG $HA $SC $SP $AD_INGEST; do wait_port "$p"; done
+for p in $UP $NG $HA $HT $SC $SP $AD_INGEST; do wait_port "$p"; done
 
 # The processes whose CPU and RSS count for a target (nginx: master and worker).
 procs() {
@@ -122,9 +141,10 @@ procs() {
     sidecar+push) echo "$SP_PID" ;;
     nginx) echo "$NG_PID $(pgrep -P "$NG_PID" | tr '\n' ' ')" ;;
     haproxy) echo "$HA_PID" ;;
+    haproxy-tcp) echo "$HT_PID" ;;
   esac
 }
-port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; sidecar+push) echo $SP ;; nginx) echo $NG ;; haproxy) echo $HA ;; esac; }
+port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; sidecar+push) echo $SP ;; nginx) echo $NG ;; haproxy) echo $HA ;; haproxy-tcp) echo $HT ;; esac; }
 cpu_ns() {  # nanoseconds on CPU of every thread of the given processes
   local total=0 t ns
   for p in $1; do
@@ -142,7 +162,7 @@ rss_kb() {  # $1 pids, $2 VmRSS or RssAnon
 RESULTS="$WORK/results.txt"
 : > "$RESULTS"
 for run in $(seq 1 "$RUNS"); do
-  for target in direct sidecar sidecar+push nginx haproxy; do
+  for target in direct sidecar sidecar+push nginx haproxy haproxy-tcp; do
     port=$(port_of $target)
     rps=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
     pids=$(procs $target)
@@ -159,7 +179,7 @@ python3 - "$RESULTS" "$RATE" "$DURATION" <<'PY'
 import re, statistics, sys
 path, rate, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 rows = [dict(kv.split("=") for kv in line.split()) for line in open(path) if line.strip()]
-targets = ["direct", "sidecar", "sidecar+push", "nginx", "haproxy"]
+targets = ["direct", "sidecar", "sidecar+push", "nginx", "haproxy", "haproxy-tcp"]
 def series(t, key, f=float):
     return [f(r[key]) for r in rows if r["target"] == t]
 def fmt(vals, unit="", digits=1):
