@@ -7,25 +7,71 @@
 namespace kpiscale::sidecar::http {
 namespace {
 
-constexpr std::array<std::string_view, 6> kHopByHop = {
-    "connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authorization"};
-
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool IsTokenChar(char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+// tchar (RFC 9110 5.6.2) as a table: the parser tests every byte of every header name.
+constexpr std::array<bool, 256> MakeTokenTable() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
 }
+constexpr std::array<bool, 256> kTokenChar = MakeTokenTable();
 
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), IsTokenChar);
+  for (char c : s) {
+    if (!kTokenChar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
 }
 
 // Field values: visible ASCII, space, tab and obs-text; no other control characters.
-bool IsValueChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u == '\t' || (u >= 0x20 && u != 0x7f);
+bool IsFieldValue(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 ? u != '\t' : u == 0x7f) return false;
+  }
+  return true;
+}
+
+HeaderRole RoleOf(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      if (EqualsIgnoreCase(name, "te")) return HeaderRole::kHopByHop;
+      break;
+    case 4:
+      if (EqualsIgnoreCase(name, "host")) return HeaderRole::kFraming;
+      break;
+    case 7:
+      if (EqualsIgnoreCase(name, "upgrade")) return HeaderRole::kUpgrade;
+      break;
+    case 10:
+      if (EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive")) {
+        return HeaderRole::kHopByHop;
+      }
+      break;
+    case 14:
+      if (EqualsIgnoreCase(name, "content-length")) return HeaderRole::kFraming;
+      break;
+    case 15:
+      if (EqualsIgnoreCase(name, "x-forwarded-for")) return HeaderRole::kXForwardedFor;
+      break;
+    case 16:
+      if (EqualsIgnoreCase(name, "proxy-connection")) return HeaderRole::kHopByHop;
+      break;
+    case 17:
+      if (EqualsIgnoreCase(name, "transfer-encoding")) return HeaderRole::kFraming;
+      break;
+    case 19:
+      if (EqualsIgnoreCase(name, "proxy-authorization")) return HeaderRole::kHopByHop;
+      break;
+    default:
+      break;
+  }
+  return HeaderRole::kEndToEnd;
 }
 
 std::string_view TrimOws(std::string_view s) {
@@ -86,8 +132,8 @@ std::string ParseHeaderLines(std::string_view lines, Head* head, bool* chunked, 
     const std::string_view name = line.substr(0, colon);
     if (!IsToken(name)) return "invalid header name";
     const std::string_view value = TrimOws(line.substr(colon + 1));
-    if (!std::all_of(value.begin(), value.end(), IsValueChar)) return "invalid header value";
-    head->headers.push_back(Header{name, value});
+    if (!IsFieldValue(value)) return "invalid header value";
+    head->headers.push_back(Header{name, value, RoleOf(name)});
     if (EqualsIgnoreCase(name, "content-length")) {
       uint64_t length = 0;
       if (!ParseDecimal(value, &length)) return "invalid Content-Length";
@@ -102,11 +148,20 @@ std::string ParseHeaderLines(std::string_view lines, Head* head, bool* chunked, 
           value, [&](std::string_view item) { last_chunked = EqualsIgnoreCase(item, "chunked"); });
       *chunked = last_chunked;
     } else if (EqualsIgnoreCase(name, "connection")) {
+      bool other = false;
       ForEachListElement(value, [&](std::string_view item) {
-        if (EqualsIgnoreCase(item, "close")) conn_close = true;
-        if (EqualsIgnoreCase(item, "keep-alive")) conn_keep_alive = true;
-        if (EqualsIgnoreCase(item, "upgrade")) conn_upgrade = true;
+        if (EqualsIgnoreCase(item, "close")) {
+          conn_close = true;
+          other = true;  // a header literally named "close" would be hop-by-hop
+        } else if (EqualsIgnoreCase(item, "keep-alive")) {
+          conn_keep_alive = true;
+        } else if (EqualsIgnoreCase(item, "upgrade")) {
+          conn_upgrade = true;
+        } else {
+          other = true;
+        }
       });
+      if (other) ++head->connection_other_names;
     } else if (EqualsIgnoreCase(name, "upgrade")) {
       has_upgrade_header = !value.empty();
     } else if (EqualsIgnoreCase(name, "expect")) {
@@ -118,21 +173,28 @@ std::string ParseHeaderLines(std::string_view lines, Head* head, bool* chunked, 
   return {};
 }
 
-bool IsHopByHop(std::string_view name, const Head& head) {
-  for (std::string_view h : kHopByHop) {
-    if (EqualsIgnoreCase(name, h)) return true;
+// Whether a header stays behind at this hop: hop-by-hop by name, or named in Connection (but
+// never a framing header: dropping Content-Length or Transfer-Encoding would let the body be
+// read as the next message).
+bool IsDropped(const Header& header, const Head& head) {
+  switch (header.role) {
+    case HeaderRole::kHopByHop:
+      return true;
+    case HeaderRole::kUpgrade:
+      return !head.upgrade;
+    case HeaderRole::kFraming:
+      return false;
+    case HeaderRole::kEndToEnd:
+    case HeaderRole::kXForwardedFor:
+      break;
   }
-  // Headers named in Connection are hop-by-hop too, except the framing headers: dropping
-  // Content-Length or Transfer-Encoding would let the body be read as the next message.
-  if (EqualsIgnoreCase(name, "content-length") || EqualsIgnoreCase(name, "transfer-encoding") ||
-      EqualsIgnoreCase(name, "host")) {
-    return false;
-  }
+  // Connection lists of only keep-alive and upgrade name headers that are hop-by-hop anyway.
+  if (head.connection_other_names == 0) return false;
   bool named = false;
   for (const Header& h : head.headers) {
-    if (!EqualsIgnoreCase(h.name, "connection")) continue;
+    if (h.role != HeaderRole::kHopByHop || !EqualsIgnoreCase(h.name, "connection")) continue;
     ForEachListElement(h.value, [&](std::string_view item) {
-      if (EqualsIgnoreCase(item, name)) named = true;
+      if (EqualsIgnoreCase(item, header.name)) named = true;
     });
   }
   return named;
@@ -192,7 +254,7 @@ ParseStatus HeadParser::ParseRequest(std::string_view buffer, Head* out) {
   std::size_t end = 0;
   const ParseStatus found = FindEnd(buffer, &end);
   if (found != ParseStatus::kDone) return found;
-  *out = Head{};
+  out->Clear();
   out->is_request = true;
   out->head_bytes = end;
   std::string_view head = buffer.substr(0, end - 2);  // keep the CRLF of the last line
@@ -240,7 +302,7 @@ ParseStatus HeadParser::ParseResponse(std::string_view buffer, bool request_meth
   std::size_t end = 0;
   const ParseStatus found = FindEnd(buffer, &end);
   if (found != ParseStatus::kDone) return found;
-  *out = Head{};
+  out->Clear();
   out->is_request = false;
   out->head_bytes = end;
   const std::string_view head = buffer.substr(0, end - 2);
@@ -421,6 +483,21 @@ std::size_t BodyFramer::Consume(const char* data, std::size_t len) {
   return i;
 }
 
+void Head::Clear() {
+  is_request = true;
+  method = target = reason = {};
+  status = 0;
+  version_minor = 1;
+  headers.clear();
+  head_bytes = 0;
+  body = BodyKind::kNone;
+  content_length = 0;
+  keep_alive = true;
+  expect_continue = false;
+  upgrade = false;
+  connection_other_names = 0;
+}
+
 void WriteUpstreamRequestHead(const Head& head, std::string_view client_ip, std::string* out) {
   out->clear();
   out->reserve(head.head_bytes + 64);
@@ -428,23 +505,25 @@ void WriteUpstreamRequestHead(const Head& head, std::string_view client_ip, std:
   out->push_back(' ');
   out->append(head.target);
   out->append(head.version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
-  std::string forwarded;
+  bool has_forwarded = false;
   for (const Header& h : head.headers) {
-    if (EqualsIgnoreCase(h.name, "x-forwarded-for")) {
-      if (!forwarded.empty()) forwarded.append(", ");
-      forwarded.append(h.value);
-      continue;
-    }
-    if (head.upgrade && EqualsIgnoreCase(h.name, "upgrade")) {
+    if (h.role == HeaderRole::kXForwardedFor) {
+      has_forwarded = true;
+    } else if (!IsDropped(h, head)) {
       AppendHeader(out, h.name, h.value);
-      continue;
     }
-    if (IsHopByHop(h.name, head)) continue;
-    AppendHeader(out, h.name, h.value);
   }
-  if (!forwarded.empty()) forwarded.append(", ");
-  forwarded.append(client_ip);
-  AppendHeader(out, "X-Forwarded-For", forwarded);
+  // One X-Forwarded-For: the earlier hops' values in order, then the client's address.
+  out->append("X-Forwarded-For: ");
+  if (has_forwarded) {
+    for (const Header& h : head.headers) {
+      if (h.role != HeaderRole::kXForwardedFor || h.value.empty()) continue;
+      out->append(h.value);
+      out->append(", ");
+    }
+  }
+  out->append(client_ip);
+  out->append("\r\n");
   if (head.upgrade) AppendHeader(out, "Connection", "upgrade");
   out->append("\r\n");
 }
@@ -453,13 +532,17 @@ void WriteClientResponseHead(const Head& head, bool close, int client_version_mi
                              std::string* out) {
   out->clear();
   out->reserve(head.head_bytes + 32);
+  // The status line is rebuilt: the client sees the version the proxy speaks.
+  out->append("HTTP/1.1 ");
+  const int status = head.status;  // 100..999, checked by the parser
+  out->push_back(static_cast<char>('0' + status / 100));
+  out->push_back(static_cast<char>('0' + status / 10 % 10));
+  out->push_back(static_cast<char>('0' + status % 10));
+  out->push_back(' ');
+  out->append(head.reason);
+  out->append("\r\n");
   for (const Header& h : head.headers) {
-    if (head.upgrade && EqualsIgnoreCase(h.name, "upgrade")) {
-      AppendHeader(out, h.name, h.value);
-      continue;
-    }
-    if (IsHopByHop(h.name, head)) continue;
-    AppendHeader(out, h.name, h.value);
+    if (!IsDropped(h, head)) AppendHeader(out, h.name, h.value);
   }
   if (head.status == 101) {
     AppendHeader(out, "Connection", "upgrade");
@@ -469,13 +552,6 @@ void WriteClientResponseHead(const Head& head, bool close, int client_version_mi
     AppendHeader(out, "Connection", "keep-alive");
   }
   out->append("\r\n");
-  // The status line is rebuilt: the client sees the version the proxy speaks.
-  std::string line = "HTTP/1.1 ";
-  line.append(std::to_string(head.status));
-  line.push_back(' ');
-  line.append(head.reason);
-  line.append("\r\n");
-  out->insert(0, line);
 }
 
 std::string SimpleResponse(int status, std::string_view reason, std::string_view body) {

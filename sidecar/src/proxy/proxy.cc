@@ -178,6 +178,7 @@ class Worker {
   uint64_t pending_rx_ = 0;
   uint64_t pending_tx_ = 0;
   char buf_[64 * 1024];
+  http::Head resp_head_;  // the response head being parsed (one at a time per worker)
 };
 
 Worker::~Worker() {
@@ -744,7 +745,7 @@ void Worker::AdvanceResponse(Conn* c) {
   while (!c->closed && c->active) {
     if (c->resp == RespState::kHead) {
       if (c->up_in.empty()) break;
-      http::Head h;
+      http::Head& h = resp_head_;  // reused: its header vector keeps its capacity
       const http::ParseStatus st = c->resp_parser.ParseResponse(c->up_in, c->method_head, &h);
       if (st == http::ParseStatus::kIncomplete) break;
       if (!c->have_ttfb) {

@@ -219,6 +219,52 @@ TEST(RewriteTest, ClientResponseHead) {
   EXPECT_EQ(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
 }
 
+TEST(RewriteTest, ForwardedForMergesEveryEarlierHopInOrder) {
+  HeadParser parser(8192);
+  Head head;
+  ASSERT_EQ(parser.ParseRequest("GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2\r\n"
+                                "x-forwarded-for:\r\nHost: h\r\nX-Forwarded-For: 10.0.0.3\r\n\r\n",
+                                &head),
+            ParseStatus::kDone);
+  std::string out;
+  WriteUpstreamRequestHead(head, "127.0.0.1", &out);
+  EXPECT_EQ(out,
+            "GET / HTTP/1.1\r\nHost: h\r\n"
+            "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1\r\n\r\n");
+}
+
+TEST(RewriteTest, EveryNameInConnectionStaysBehindEvenClose) {
+  HeadParser parser(8192);
+  Head head;
+  // "close" names a header too (RFC 9110 7.6.1); keep-alive and upgrade are hop-by-hop anyway.
+  ASSERT_EQ(parser.ParseResponse("HTTP/1.1 200 OK\r\nConnection: close\r\nClose: x\r\n"
+                                 "X-Debug: d\r\nConnection: x-debug\r\nContent-Length: 0\r\n\r\n",
+                                 false, &head),
+            ParseStatus::kDone);
+  std::string out;
+  WriteClientResponseHead(head, /*close=*/true, 1, &out);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+TEST(RewriteTest, ReusedHeadForgetsThePreviousMessage) {
+  HeadParser parser(8192);
+  Head head;
+  ASSERT_EQ(parser.ParseResponse("HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nX-B: 2\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n",
+                                 false, &head),
+            ParseStatus::kDone);
+  parser.Reset();
+  ASSERT_EQ(parser.ParseResponse("HTTP/1.0 204 No Content\r\nX-A: 3\r\n\r\n", false, &head),
+            ParseStatus::kDone);
+  EXPECT_EQ(head.headers.size(), 1u);
+  EXPECT_EQ(head.body, BodyKind::kNone);
+  EXPECT_EQ(head.version_minor, 0);
+  EXPECT_FALSE(head.keep_alive);
+  std::string out;
+  WriteClientResponseHead(head, /*close=*/false, 1, &out);
+  EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\nX-A: 3\r\n\r\n");
+}
+
 TEST(RewriteTest, SimpleResponse) {
   EXPECT_EQ(SimpleResponse(502, "Bad Gateway", "x"),
             "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n"

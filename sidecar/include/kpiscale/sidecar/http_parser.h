@@ -17,9 +17,20 @@ enum class BodyKind {
 };
 
 /// One header line; the views point into the buffer the head was parsed from.
+/// What the proxy does with a header, decided once by name while the head is parsed, so that
+/// writing the forwarded head compares no names again.
+enum class HeaderRole : uint8_t {
+  kEndToEnd,       // forwarded unless the Connection header names it
+  kHopByHop,       // Connection, Keep-Alive, Proxy-Connection, TE, Proxy-Authorization
+  kUpgrade,        // hop-by-hop, but kept on an upgrade
+  kFraming,        // Content-Length, Transfer-Encoding, Host: never dropped via Connection
+  kXForwardedFor,  // merged into the X-Forwarded-For the proxy writes
+};
+
 struct Header {
   std::string_view name;
   std::string_view value;
+  HeaderRole role = HeaderRole::kEndToEnd;
 };
 
 /// What a request or response head says, as far as a proxy needs to know.
@@ -40,6 +51,12 @@ struct Head {
   bool keep_alive = true;        // after this message, per version and Connection
   bool expect_continue = false;  // request: Expect: 100-continue
   bool upgrade = false;          // Connection: upgrade together with an Upgrade header
+  // Connection headers whose lists name something besides keep-alive and upgrade (the names
+  // they list are hop-by-hop too); usually 0, and only then are the lists read again.
+  int connection_other_names = 0;
+
+  /// Forgets the previous message but keeps the headers' capacity (no allocation per message).
+  void Clear();
 };
 
 /// Outcome of a head parse.
