@@ -47,6 +47,17 @@ std::string LowerAscii(std::string s) {
   return s;
 }
 
+// TLS 1.2+ (or 1.3 only), and for TLS 1.2 only suites with forward secrecy and AEAD (the TLS 1.3
+// suites are all modern). Shared by the API and the ingest listener.
+void ConfigureServingTls(SSL_CTX* ctx, const std::string& min_version) {
+  SSL_CTX_set_min_proto_version(ctx,
+                                min_version == "VersionTLS13" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx,
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+}
+
 class AdapterServerImpl final : public AdapterServer {
  public:
   AdapterServerImpl(const AdapterConfig& config, const common::Clock& clock)
@@ -117,13 +128,7 @@ class AdapterServerImpl final : public AdapterServer {
           absl::StrCat("cannot load the serving certificate ", cert, " / ", key));
     }
     SSL_CTX* ctx = api_server_->ssl_context();
-    SSL_CTX_set_min_proto_version(
-        ctx, config_.tls_min_version == "VersionTLS13" ? TLS1_3_VERSION : TLS1_2_VERSION);
-    // TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites are all modern).
-    SSL_CTX_set_cipher_list(ctx,
-                            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+    ConfigureServingTls(ctx, config_.tls_min_version);
     // Request, do not require, a client certificate and accept any chain in the handshake: each
     // authenticator verifies it against its own CA, so a bad certificate gets 401 (as in
     // Kubernetes) instead of a failed handshake.
@@ -149,7 +154,23 @@ class AdapterServerImpl final : public AdapterServer {
         });
     api_server_->set_keep_alive_timeout(30);
 
-    ingest_server_ = std::make_unique<httplib::Server>();
+    // Ingest carries bearer tokens, so outside --local it is TLS with the same serving
+    // certificate (and rotation) as the API; sidecars authenticate with the token, not a client
+    // certificate. --local keeps plain HTTP on loopback for the demo and tests.
+    if (config_.local) {
+      ingest_server_ = std::make_unique<httplib::Server>();
+    } else {
+      auto tls = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+      if (!tls->is_valid()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot load the serving certificate ", cert, " / ", key));
+      }
+      ConfigureServingTls(tls->ssl_context(), config_.tls_min_version);
+      SSL_CTX_set_verify(tls->ssl_context(), SSL_VERIFY_NONE, nullptr);
+      KPISCALE_ASSIGN_OR_RETURN(ingest_cert_reloader_,
+                                auth::CertReloader::Install(tls->ssl_context(), cert, key));
+      ingest_server_ = std::move(tls);
+    }
     ingest_server_->set_payload_max_length(config_.max_body_bytes);
     ingest_server_->Post("/v1/reports",
                          [this](const httplib::Request& req, httplib::Response& res) {
@@ -340,11 +361,12 @@ class AdapterServerImpl final : public AdapterServer {
   WrittenMetrics written_;
   HealthChecks health_;
   auth::AuthComponents auth_;
-  std::unique_ptr<auth::CertReloader> cert_reloader_;  // outlives api_server_'s handshakes
+  std::unique_ptr<auth::CertReloader> cert_reloader_;         // outlives api_server_'s handshakes
+  std::unique_ptr<auth::CertReloader> ingest_cert_reloader_;  // and ingest_server_'s
   std::unique_ptr<ApiHandler> api_;
   std::unique_ptr<IngestHandler> ingest_;
   std::unique_ptr<httplib::SSLServer> api_server_;
-  std::unique_ptr<httplib::Server> ingest_server_;
+  std::unique_ptr<httplib::Server> ingest_server_;  // an SSLServer outside --local
   std::unique_ptr<httplib::Server> metrics_server_;
   std::unique_ptr<common::ServerThread> api_thread_;
   std::unique_ptr<common::ServerThread> ingest_thread_;

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
+#include "integration/sidecar/sidecar_harness.h"
 #include "kpiscale/adapter/server.h"
 #include "kpiscale/common/report_builder.h"
 #include "proto/report.pb.h"
@@ -172,7 +174,8 @@ class SecurityTest : public ::testing::Test {
   }
 
   httplib::Result Ingest(const std::string& token, const std::string& ns, const std::string& pod) {
-    httplib::Client cli("127.0.0.1", adapter_->ingest_port());
+    httplib::SSLClient cli("127.0.0.1", adapter_->ingest_port());
+    cli.set_ca_cert_path(pki->client_ca.cert.c_str());
     kpiscale::v1::ReportBatch batch;
     batch.mutable_pod()->set_namespace_(ns);
     batch.mutable_pod()->set_pod_name(pod);
@@ -553,6 +556,43 @@ TEST_F(SecurityTest, IngestRequiresAnOwnNamespaceToken) {
   EXPECT_EQ(rejected("unavailable"), 0);
 }
 
+TEST_F(SecurityTest, IngestIsTlsWithTheServingCertificate) {
+  StartAdapter();
+  // A bearer token never crosses the network in clear: plain HTTP gets no answer at all.
+  httplib::Client plain("127.0.0.1", adapter_->ingest_port());
+  auto r = plain.Post("/v1/reports", {{"Authorization", "Bearer sidecar-a"}}, "x",
+                      "application/x-protobuf");
+  EXPECT_FALSE(r);
+  EXPECT_EQ(Metric("kpiscale_adapter_token_reviews_total{result=\"authenticated\"}"), 0);
+  // Over TLS the serving certificate verifies against its CA, as a sidecar's
+  // --adapter-ca-file does in the cluster.
+  r = Ingest("", "a", "web-1");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 401);
+}
+
+// The cluster path end to end: the real sidecar pushes its windows over HTTPS, verifying the
+// adapter against --adapter-ca-file, with its projected token from --adapter-token-file, as the
+// workload manifest configures it.
+TEST_F(SecurityTest, SidecarPushesOverTlsWithItsProjectedToken) {
+  StartAdapter();
+  const std::string token_file = pki->dir + "/sidecar-a.token";
+  std::ofstream(token_file) << "sidecar-a\n";
+  auto sidecar = sidecar::testing::SidecarProcess::Start(
+      {"--listen=127.0.0.1:0", "--upstream=127.0.0.1:9", "--metrics-listen=127.0.0.1:0",
+       "--push-interval=200ms", "--workload=deployment/web",
+       "--adapter-url=https://127.0.0.1:" + std::to_string(adapter_->ingest_port()),
+       "--adapter-ca-file=" + pki->client_ca.cert, "--adapter-token-file=" + token_file,
+       "--log-level=warn"},
+      {"POD_NAME=web-1", "POD_NAMESPACE=a", "POD_UID=uid-web-1"});
+  ASSERT_TRUE(sidecar);
+  EXPECT_TRUE(Eventually([&] { return Metric("kpiscale_adapter_pods_stored") == 1; }));
+  EXPECT_GE(Metric(R"(kpiscale_adapter_ingest_batches_total{code="200"})"), 1);
+  EXPECT_EQ(Metric(R"(kpiscale_adapter_ingest_auth_rejections_total{reason="bad_token"})"), 0);
+  EXPECT_EQ(Metric(R"(kpiscale_adapter_ingest_auth_rejections_total{reason="foreign_pod"})"), 0);
+  EXPECT_EQ(sidecar->Terminate(), 0);
+}
+
 TEST_F(SecurityTest, AuthCountersMoveOnTheMetricsPort) {
   StartAdapter();
   auto authn = [&](const char* method, const char* result) {
@@ -611,7 +651,8 @@ TEST_F(SecurityTest, KubectlWithClientCertificatesAndTokens) {
   common::WindowBuilder w({0.2});
   for (int i = 0; i < 20; ++i) w.RecordHttpRequest(200, 0.01, 0.005);
   batch.AddWindow(w.Finish(1, now - 1000, now));
-  httplib::Client ingest("127.0.0.1", adapter_->ingest_port());
+  httplib::SSLClient ingest("127.0.0.1", adapter_->ingest_port());
+  ingest.set_ca_cert_path(pki->client_ca.cert.c_str());
   auto pushed = ingest.Post("/v1/reports", {{"Authorization", "Bearer sidecar-a"}},
                             batch.SerializeAsString(), "application/x-protobuf");
   ASSERT_TRUE(pushed);
