@@ -6,8 +6,10 @@
 #   * fixed rate: kpiscale_rate_load at ${RATE} req/s over ${CONNS} keep-alive connections
 #     (open loop, latency from the due time), p50/p99; CPU seconds of the proxy processes per 1,000
 #     requests during that phase; RSS of the proxy processes after it.
-# The sidecar is measured twice: alone (`sidecar`), and as it runs in a pod, closing a window every
-# second and pushing it to a kpiscale-adapter --local (`sidecar+push`, plain HTTP on loopback).
+# The sidecar is measured three times: alone (`sidecar`); closing a window every second and pushing
+# it to a kpiscale-adapter --local (`sidecar+push`, plain HTTP on loopback); and pushing over HTTPS
+# as in a cluster (`sidecar+push-tls`: TLS to an nginx that terminates it in front of the adapter's
+# ingest, the sidecar verifying it with --adapter-ca-file), so OpenSSL's share of RSS is counted.
 # CPU is the sum of the first field of /proc/PID/task/*/schedstat (nanoseconds on CPU), not the
 # 10 ms ticks of /proc/PID/stat, which at 1,000 req/s for 5 s resolve only ~3%.
 # A sixth target, `haproxy-tcp` (HAProxy `mode tcp`, one thread), relays bytes without reading
@@ -24,7 +26,7 @@ CONNS=${CONNS:-64}
 SIDECAR=${SIDECAR:-$BUILD/sidecar/kpiscale-sidecar}
 ADAPTER=${ADAPTER:-$BUILD/adapter/kpiscale-adapter}
 LOAD=${LOAD:-$BUILD/bench/proxy/kpiscale_rate_load}
-for bin in "$SIDECAR" "$ADAPTER" "$LOAD" nginx haproxy wrk python3; do
+for bin in "$SIDECAR" "$ADAPTER" "$LOAD" nginx haproxy wrk python3 openssl; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "$bin" ] || { echo "missing: $bin" >&2; exit 2; }
 done
 WORK=$(mktemp -d)
@@ -49,8 +51,11 @@ wait_port() {
 }
 
 UP=$(free_port); NG=$(free_port); HA=$(free_port); HT=$(free_port); SC=$(free_port); SCM=$(free_port)
-SP=$(free_port); SPM=$(free_port); AD_SECURE=$(free_port); AD_INGEST=$(free_port); AD_METRICS=$(free_port)
-mkdir -p "$WORK/up" "$WORK/ng"
+SP=$(free_port); SPM=$(free_port); ST=$(free_port); STM=$(free_port); TLS=$(free_port); AD_SECURE=$(free_port); AD_INGEST=$(free_port); AD_METRICS=$(free_port)
+mkdir -p "$WORK/up" "$WORK/ng" "$WORK/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -keyout "$WORK/tls/ingest.key" -out "$WORK/tls/ingest.crt" -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 head -c 1024 /dev/zero | tr '\0' 'k' > "$WORK/up/index.html"
 cat > "$WORK/up/nginx.conf" <<NGINX
 worker_processes 1;
@@ -81,6 +86,26 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGINX
+cat > "$WORK/tls/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/tls/nginx.pid;
+error_log $WORK/tls/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$TLS ssl;
+    ssl_certificate $WORK/tls/ingest.crt;
+    ssl_certificate_key $WORK/tls/ingest.key;
+    location / {
+      proxy_pass http://127.0.0.1:$AD_INGEST;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
     }
   }
 }
@@ -131,7 +156,12 @@ POD_NAME=bench-0 POD_NAMESPACE=bench POD_UID=bench-uid "$SIDECAR" --listen=127.0
   --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$SPM --workload=deployment/bench \
   --adapter-url="http://127.0.0.1:$AD_INGEST" --log-level=warn \
   >"$WORK/sidecar-push.out" 2>"$WORK/sidecar-push.err" & PIDS+=($!); SP_PID=$!
-for p in $UP $NG $HA $HT $SC $SP $AD_INGEST; do wait_port "$p"; done
+nginx -p "$WORK/tls" -c "$WORK/tls/nginx.conf" & PIDS+=($!)
+POD_NAME=bench-1 POD_NAMESPACE=bench POD_UID=bench-uid-1 "$SIDECAR" --listen=127.0.0.1:$ST \
+  --upstream=127.0.0.1:$UP --metrics-listen=127.0.0.1:$STM --workload=deployment/bench \
+  --adapter-url="https://127.0.0.1:$TLS" --adapter-ca-file="$WORK/tls/ingest.crt" --log-level=warn \
+  >"$WORK/sidecar-tls.out" 2>"$WORK/sidecar-tls.err" & PIDS+=($!); ST_PID=$!
+for p in $UP $NG $HA $HT $SC $SP $ST $TLS $AD_INGEST; do wait_port "$p"; done
 
 # The processes whose CPU and RSS count for a target (nginx: master and worker).
 procs() {
@@ -139,12 +169,13 @@ procs() {
     direct) echo "" ;;
     sidecar) echo "$SC_PID" ;;
     sidecar+push) echo "$SP_PID" ;;
+    sidecar+push-tls) echo "$ST_PID" ;;
     nginx) echo "$NG_PID $(pgrep -P "$NG_PID" | tr '\n' ' ')" ;;
     haproxy) echo "$HA_PID" ;;
     haproxy-tcp) echo "$HT_PID" ;;
   esac
 }
-port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; sidecar+push) echo $SP ;; nginx) echo $NG ;; haproxy) echo $HA ;; haproxy-tcp) echo $HT ;; esac; }
+port_of() { case $1 in direct) echo $UP ;; sidecar) echo $SC ;; sidecar+push) echo $SP ;; sidecar+push-tls) echo $ST ;; nginx) echo $NG ;; haproxy) echo $HA ;; haproxy-tcp) echo $HT ;; esac; }
 cpu_ns() {  # nanoseconds on CPU of every thread of the given processes
   local total=0 t ns
   for p in $1; do
@@ -162,7 +193,7 @@ rss_kb() {  # $1 pids, $2 VmRSS or RssAnon
 RESULTS="$WORK/results.txt"
 : > "$RESULTS"
 for run in $(seq 1 "$RUNS"); do
-  for target in direct sidecar sidecar+push nginx haproxy haproxy-tcp; do
+  for target in direct sidecar sidecar+push sidecar+push-tls nginx haproxy haproxy-tcp; do
     port=$(port_of $target)
     rps=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
     pids=$(procs $target)
@@ -175,11 +206,24 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
+# The pushing targets must really have pushed (a failing push would cost less).
+for pair in "sidecar+push $SPM" "sidecar+push-tls $STM"; do
+  set -- $pair
+  python3 - "$1" "$2" <<'PY'
+import sys, urllib.request
+body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[2]}/metrics").read().decode()
+def value(name):
+    return next((l.split()[1] for l in body.splitlines() if l.startswith(name + " ")), "absent")
+print(f"{sys.argv[1]}: windows pushed={value('kpiscale_sidecar_windows_pushed_total')} "
+      f"push failures={value('kpiscale_sidecar_push_failures_total')}")
+PY
+done
+
 python3 - "$RESULTS" "$RATE" "$DURATION" <<'PY'
 import re, statistics, sys
 path, rate, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 rows = [dict(kv.split("=") for kv in line.split()) for line in open(path) if line.strip()]
-targets = ["direct", "sidecar", "sidecar+push", "nginx", "haproxy", "haproxy-tcp"]
+targets = ["direct", "sidecar", "sidecar+push", "sidecar+push-tls", "nginx", "haproxy", "haproxy-tcp"]
 def series(t, key, f=float):
     return [f(r[key]) for r in rows if r["target"] == t]
 def fmt(vals, unit="", digits=1):
