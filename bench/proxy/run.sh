@@ -57,26 +57,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$WORK/tls/ingest.key" -out "$WORK/tls/ingest.crt" -subj "/CN=127.0.0.1" \
   -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 head -c 1024 /dev/zero | tr '\0' 'k' > "$WORK/up/index.html"
-cat > "$WORK/up/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/up/nginx.pid;
-error_log $WORK/up/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+# The start every nginx here shares: one worker, foreground, files in its own directory, no access
+# log; the caller's lines follow inside http { }.
+nginx_preamble() {
+  printf 'worker_processes 1;\ndaemon off;\npid %s/nginx.pid;\nerror_log %s/error.log;\n' "$1" "$1"
+  printf 'events { worker_connections 4096; }\nhttp {\n  access_log off;\n'
+}
+{ nginx_preamble "$WORK/up"; cat; } > "$WORK/up/nginx.conf" <<NGINX
   keepalive_requests 1000000;
   server { listen 127.0.0.1:$UP; root $WORK/up; location / { } }
 }
 NGINX
-cat > "$WORK/ng/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/ng/nginx.pid;
-error_log $WORK/ng/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+{ nginx_preamble "$WORK/ng"; cat; } > "$WORK/ng/nginx.conf" <<NGINX
   keepalive_requests 1000000;
   upstream app { server 127.0.0.1:$UP; keepalive 64; }
   server {
@@ -90,14 +82,7 @@ http {
   }
 }
 NGINX
-cat > "$WORK/tls/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/tls/nginx.pid;
-error_log $WORK/tls/error.log;
-events { worker_connections 256; }
-http {
-  access_log off;
+{ nginx_preamble "$WORK/tls"; cat; } > "$WORK/tls/nginx.conf" <<NGINX
   server {
     listen 127.0.0.1:$TLS ssl;
     ssl_certificate $WORK/tls/ingest.crt;
